@@ -1,0 +1,33 @@
+# detect-track: `make demo` and `make test` work on a fresh machine (they create .venv here).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SAMPLE := datasets/samples/sim_phase_contrast/video.avi
+SAMPLE_UM_PER_PX := 0.7
+
+.PHONY: demo test lint clean help
+
+help:
+	@echo "make demo   - set up .venv (first time), run detect-track on the bundled sample"
+	@echo "make test   - set up .venv (first time), run the test suite"
+	@echo "make lint   - ruff"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/detect-track $(SAMPLE) --um-per-px $(SAMPLE_UM_PER_PX) --out results/demo
+	@echo "Open results/demo/tracks.csv in a spreadsheet; results/demo/summary.json has the totals."
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check detect_track tests tools
+
+clean:
+	rm -rf results .pytest_cache

@@ -1,0 +1,284 @@
+"""Command line: ``detect-track VIDEO`` and its sub-commands.
+
+Argument parsing and printing only; the work is done by :mod:`detect_track.pipeline`,
+:mod:`detect_track.synth` and :mod:`detect_track.eval`. Errors a user can cause are
+reported on one line with a non-zero exit status, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from detect_track import __version__  # noqa: E402
+from detect_track.errors import ConfigError, DetectTrackError  # noqa: E402
+
+PROG = "detect-track"
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+RUN_DESCRIPTION = """\
+Find every sperm cell in a microscopy video, follow it from frame to frame, and
+measure it: CASA kinematics (VCL, VSL, VAP, LIN, STR, WOB, ALH, BCF, MAD in µm and
+seconds) and the WHO motility class (progressive / non-progressive / immotile).
+
+Writes into the output folder:
+  trajectories.csv  one row per cell per frame (positions in px and µm)
+  tracks.csv        one row per cell: kinematics, motility class, WHO grade a/b/c/d
+  summary.json      counts and percentages, the fps and µm/px used and where they came from
+"""
+
+RUN_EPILOG = """\
+other commands:
+  detect-track synth OUT_DIR [options]      simulate a video with ground truth
+  detect-track eval PRED_DIR TRUTH_DIR      score results against ground truth
+  (run 'detect-track COMMAND --help' for details)
+
+examples:
+  detect-track sample.avi --um-per-px 0.7
+  detect-track sample.avi --fps 50 --out results/sample tracker.max_gap_s=0.3
+  detect-track frames/ --fps 60 --um-per-px 0.5 --config sperm
+
+Distances and speeds are only right with the right scale: pass --um-per-px (the
+camera's micrometres per pixel at your objective). The frame rate is read from the
+video unless --fps is given; both values used are recorded in summary.json.
+"""
+
+
+def _float_arg(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        return value
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser that reports errors as one line plus a usage hint."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Print one line and exit with status 2."""
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n"
+                                    f"(run '{self.prog} --help' for usage)\n")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    from detect_track.config import list_presets
+    from detect_track.detectors import available_detectors
+    from detect_track.tracking import available_trackers
+
+    p = _Parser(prog=PROG, description=RUN_DESCRIPTION, epilog=RUN_EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", metavar="VIDEO",
+                   help="video file (AVI, MP4, ...), folder of frames, or multi-page TIFF")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides, e.g. tracker.max_gap_s=0.3")
+    p.add_argument("-o", "--out", metavar="DIR",
+                   help="output folder (default: results/<video name>)")
+    p.add_argument("--um-per-px", type=_float_arg("--um-per-px"), metavar="X",
+                   help="micrometres per pixel (default: from the config, else 0.7, flagged)")
+    p.add_argument("--fps", type=_float_arg("--fps"), metavar="F",
+                   help="frames per second (default: read from the video)")
+    p.add_argument("--detector", metavar="NAME",
+                   help=f"detector: {', '.join(available_detectors())} (default: from config)")
+    p.add_argument("--tracker", metavar="NAME",
+                   help=f"tracker: {', '.join(available_trackers())} (default: from config)")
+    p.add_argument("-c", "--config", metavar="PRESET|FILE",
+                   help=f"preset ({', '.join(list_presets())}) or YAML file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
+    p.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
+    return p
+
+
+def _load_cfg(preset: str | None, overrides: Sequence[str], **extra: Any) -> Any:
+    from detect_track.config import load_config, parse_overrides
+
+    ov: dict[str, Any] = parse_overrides(list(overrides))
+    ov.update({k: v for k, v in extra.items() if v is not None})
+    return load_config(preset, ov)
+
+
+def _progress_bar(desc: str, quiet: bool) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="frame", disable=True if quiet else None, file=sys.stderr,
+               dynamic_ncols=True, leave=False)
+
+    def update(done: int, total: int) -> None:
+        if total > 0 and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def cmd_run(argv: Sequence[str]) -> int:
+    """``detect-track VIDEO ...``: run the pipeline on one video."""
+    args = _run_parser().parse_intermixed_args(argv)
+    from detect_track.io.export import ensure_output_dir
+    from detect_track.pipeline import run_video, write_results
+
+    cfg = _load_cfg(args.config, args.overrides,
+                    **{"detector.name": args.detector, "tracker.name": args.tracker})
+    video = Path(args.video)
+    out = Path(args.out) if args.out else Path("results") / (video.stem or "video")
+    ensure_output_dir(out)  # fail before the long work, not after
+    update, close = _progress_bar(video.name, args.quiet)
+    try:
+        results = run_video(video, cfg, fps=args.fps, um_per_px=args.um_per_px, progress=update)
+    finally:
+        close()
+    paths = write_results(results, out)
+    if not args.quiet:
+        s = results.summary
+        for w in results.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        print(f"{s['video']}: {s['n_frames']} frames at {s['fps']:g} fps, "
+              f"{s['um_per_px']:g} µm/px -> {s['n_tracks']} tracks: "
+              f"{s['pct_progressive']:.1f}% progressive, "
+              f"{s['pct_non_progressive']:.1f}% non-progressive, "
+              f"{s['pct_immotile']:.1f}% immotile")
+        print(f"results in {out}/: " + ", ".join(p.name for p in paths.values()))
+    return 0
+
+
+def _synth_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=f"{PROG} synth", formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Simulate a microscopy video of sperm with ground truth: the video, "
+                "gt/gt.txt (MOTChallenge head boxes), truth_tracks.csv (true kinematics and "
+                "motility class per cell) and truth.json.",
+                epilog="Any other simulator setting can be given as KEY=VALUE, e.g. "
+                "n_debris=30 look=phase_dark.\nexample: detect-track synth sim/ --seed 3 "
+                "--duration-s 10 --n-cells 50")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the video and truth into")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="simulator settings")
+    p.add_argument("--seed", type=int, help="random seed (same seed, same video)")
+    p.add_argument("--duration-s", type=_float_arg("--duration-s"), help="length in seconds")
+    p.add_argument("--fps", type=_float_arg("--fps"), help="frames per second")
+    p.add_argument("--um-per-px", type=_float_arg("--um-per-px"), help="micrometres per pixel")
+    p.add_argument("--n-cells", type=int, help="number of cells")
+    p.add_argument("--width", type=int, dest="width_px", help="frame width in px")
+    p.add_argument("--height", type=int, dest="height_px", help="frame height in px")
+    p.add_argument("--random", action="store_true",
+                   help="draw all conditions at random from the seed (wide variation)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def synth_config_from(base: Any, values: dict[str, Any]) -> Any:
+    """Apply ``values`` (strings or numbers) to a simulator config, checking names and types.
+
+    Raises:
+        ConfigError: On an unknown setting (with a suggestion) or a bad value.
+    """
+    from detect_track.config import _coerce, _unknown_key
+
+    names = [f.name for f in dataclasses.fields(base)]
+    changes = {}
+    for key, value in values.items():
+        if key not in names:
+            raise _unknown_key(key, names)
+        changes[key] = _coerce(value, getattr(base, key), key)
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def cmd_synth(argv: Sequence[str]) -> int:
+    """``detect-track synth OUT_DIR``: simulate a video with ground truth."""
+    args = _synth_parser().parse_intermixed_args(argv)
+    from detect_track.config import parse_overrides
+    from detect_track.synth import SynthConfig, random_config, simulate
+
+    values: dict[str, Any] = parse_overrides(args.overrides)
+    for key in ("duration_s", "fps", "um_per_px", "n_cells", "width_px", "height_px"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    seed = args.seed if args.seed is not None else 0
+    base = random_config(seed) if args.random else SynthConfig(seed=seed)
+    cfg = synth_config_from(base, values)
+    update, close = _progress_bar("simulating", args.quiet)
+    try:
+        res = simulate(args.out_dir, cfg, progress=update)
+    finally:
+        close()
+    print(f"simulated {res.n_tracks} tracks -> {res.video_path} (truth: {res.gt_path}, "
+          f"{res.tracks_path}, {res.meta_path})")
+    return 0
+
+
+def cmd_eval(argv: Sequence[str]) -> int:
+    """``detect-track eval PRED_DIR TRUTH_DIR``: score results against ground truth."""
+    p = _Parser(prog=f"{PROG} eval",
+                description="Score a results folder (trajectories.csv, tracks.csv, summary.json) "
+                "against a simulated truth folder (gt/gt.txt, truth_tracks.csv, truth.json): "
+                "detection precision/recall/AP50, tracking HOTA/MOTA/IDF1/id switches, "
+                "kinematics errors, motility accuracy and sample percentage errors. "
+                "Predictions match truth by centroid distance (Hungarian, per frame).")
+    p.add_argument("pred_dir", metavar="PRED_DIR")
+    p.add_argument("truth_dir", metavar="TRUTH_DIR")
+    p.add_argument("--match-radius-um", type=_float_arg("--match-radius-um"), default=4.0,
+                   help="a prediction within this distance of a true head matches (default 4)")
+    p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
+    args = p.parse_args(argv)
+    if not args.match_radius_um > 0:
+        raise ConfigError("--match-radius-um must be > 0")
+    from detect_track.eval import evaluate, format_report
+    from detect_track.io.export import write_json
+
+    result = evaluate(args.pred_dir, args.truth_dir, match_radius_um=args.match_radius_um)
+    print(format_report(result))
+    if args.json:
+        write_json(result, args.json)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "synth": cmd_synth,
+    "eval": cmd_eval,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``detect-track`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    command = COMMANDS.get(argv[0]) if argv else None
+    try:
+        if command is not None:
+            return command(argv[1:])
+        return cmd_run(argv)
+    except DetectTrackError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted (finished outputs are complete; nothing half-written)",
+              file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"{PROG}: error: out of memory", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    except Exception as exc:  # last resort: never show a traceback to a lab user
+        if debug:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} "
+              "(re-run with --debug for details, and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""Configuration: frozen dataclasses per stage, YAML presets, ``key=value`` overrides.
+
+A configuration is built from (in increasing priority) the defaults below, a preset
+(``detect_track/configs/<name>.yaml``) or a YAML file, and ``section.key=value``
+overrides from the command line. Unknown keys are rejected with a suggestion of the
+nearest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from detect_track.errors import ConfigError
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """Frame source settings."""
+
+    fps: float | None = None  # frames per second; None = read from the container
+    um_per_px: float | None = None  # micrometres per pixel; None = default_um_per_px
+    default_um_per_px: float = 0.7  # used (and flagged in summary.json) when nothing is given
+    max_fps: float = 2000.0  # fps above this is rejected as absurd
+
+
+@dataclass(frozen=True)
+class ClassicalConfig:
+    """Classical detector: band-pass filter, threshold, local maxima. Sizes in µm."""
+
+    head_length_um: float = 4.5  # expected sperm head length (sets the filter scale)
+    polarity: str = "auto"  # "bright" heads, "dark" heads, or "auto" (decided per video)
+    threshold_sigma: float = 4.0  # detection threshold in robust noise standard deviations
+    min_separation_um: float = 3.0  # two heads closer than this are merged into one
+    min_area_um2: float = 2.0  # smallest blob area kept (above threshold)
+    max_area_um2: float = 120.0  # largest blob area kept (larger blobs are debris)
+    background_sigma_um: float = 12.0  # scale of the removed background (uneven light)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Which detector runs, and its settings."""
+
+    name: str = "classical"  # registered detector name (see `detect-track --help`)
+    classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """SORT tracker settings. Distances in µm, times in seconds."""
+
+    name: str = "sort"  # registered tracker name
+    max_speed_um_s: float = 250.0  # fastest plausible head speed; gates association
+    gate_min_um: float = 3.0  # association gate never smaller than this
+    max_gap_s: float = 0.2  # a track survives this long without a detection
+    min_track_s: float = 0.5  # shorter tracks are dropped from the results
+    min_confidence: float = 0.0  # detections below this score are ignored
+    process_noise_um_s2: float = 2000.0  # Kalman acceleration noise (std, µm/s²)
+    measurement_noise_um: float = 0.5  # Kalman centroid measurement noise (std, µm)
+
+
+@dataclass(frozen=True)
+class KinematicsConfig:
+    """CASA kinematics settings."""
+
+    smoothing_window_frames: int = 5  # moving-average window of the average path (VAP), frames
+
+
+@dataclass(frozen=True)
+class MotilityConfig:
+    """WHO motility gates (6th edition, CASA-style thresholds)."""
+
+    progressive_vap_um_s: float = 25.0  # progressive needs VAP at least this
+    progressive_str: float = 0.8  # ... and straightness (VSL/VAP) at least this
+    immotile_vap_um_s: float = 5.0  # below this VAP a cell counts as immotile
+    immotile_vcl_um_s: float = 15.0  # ... unless its VCL is above this with a beating head
+    immotile_alh_um: float = 1.0  # head lateral amplitude that shows an active beat
+    grade_a_vsl_um_s: float = 25.0  # progressive cells with VSL >= this are grade a, else b
+
+
+@dataclass(frozen=True)
+class Config:
+    """Full pipeline configuration."""
+
+    video: VideoConfig = field(default_factory=VideoConfig)  # frame source
+    detector: DetectorConfig = field(default_factory=DetectorConfig)  # detection stage
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)  # tracking stage
+    kinematics: KinematicsConfig = field(default_factory=KinematicsConfig)  # CASA kinematics
+    motility: MotilityConfig = field(default_factory=MotilityConfig)  # WHO classes
+
+
+def _valid_keys(cls: type, prefix: str = "") -> list[str]:
+    keys = []
+    for f in fields(cls):
+        name = f"{prefix}{f.name}"
+        if is_dataclass(f.type) or (isinstance(f.default_factory, type)  # type: ignore[arg-type]
+                                     and is_dataclass(f.default_factory)):
+            keys.extend(_valid_keys(f.default_factory, f"{name}."))  # type: ignore[arg-type]
+        else:
+            keys.append(name)
+    return keys
+
+
+def _unknown_key(key: str, valid: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if not close:
+        # also try matching the last component alone (e.g. "max_gap" -> "tracker.max_gap_s")
+        last = {k.rsplit(".", 1)[-1]: k for k in valid}
+        hit = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(last), n=1, cutoff=0.6)
+        close = [last[hit[0]]] if hit else []
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown config key '{key}'{hint}")
+
+
+def _coerce(value: Any, current: Any, key: str) -> Any:
+    """Convert ``value`` (from YAML or a string override) to the type of ``current``."""
+    if isinstance(value, str) and not isinstance(current, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config key '{key}': cannot parse {value!r}") from exc
+    if current is None or value is None:
+        if value is not None and not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' expects a number, got {value!r}")
+        return None if value is None else float(value)
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' expects true or false, got {value!r}")
+        return value
+    if isinstance(current, int) and not isinstance(current, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ConfigError(f"config key '{key}' expects an integer, got {value!r}")
+        return int(value)
+    if isinstance(current, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}' expects a number, got {value!r}")
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"config key '{key}' must be finite, got {value!r}")
+        return float(value)
+    if isinstance(current, str):
+        return str(value)
+    raise ConfigError(f"config key '{key}' cannot be set")  # pragma: no cover
+
+
+def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in mapping.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _set(cfg: Any, parts: list[str], value: Any, key: str) -> Any:
+    name = parts[0]
+    current = getattr(cfg, name)
+    if len(parts) == 1:
+        if is_dataclass(current):
+            raise _unknown_key(key, _valid_keys(Config))
+        return dataclasses.replace(cfg, **{name: _coerce(value, current, key)})
+    return dataclasses.replace(cfg, **{name: _set(current, parts[1:], value, key)})
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Return ``cfg`` with dotted-key overrides applied (e.g. ``{"tracker.max_gap_s": 0.3}``).
+
+    Raises:
+        ConfigError: On an unknown key (with a suggestion) or a value of the wrong type.
+    """
+    valid = _valid_keys(Config)
+    for key, value in overrides.items():
+        if key not in valid:
+            raise _unknown_key(key, valid)
+        cfg = _set(cfg, key.split("."), value, key)
+    validate(cfg)
+    return cfg
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """Parse ``["a.b=1", ...]`` into a dict; values stay strings until applied."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override '{item}' is not of the form section.key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def list_presets() -> list[str]:
+    """Names of the bundled presets."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_config(preset_or_file: str | None = None,
+                overrides: dict[str, Any] | None = None) -> Config:
+    """Build a configuration from defaults, a preset or YAML file, and overrides.
+
+    Args:
+        preset_or_file: A preset name (``sperm``) or a path to a YAML file; None = defaults.
+        overrides: Dotted keys to values, applied last.
+
+    Returns:
+        The validated, frozen configuration.
+
+    Raises:
+        ConfigError: Unknown preset, unreadable file, unknown key or invalid value.
+    """
+    cfg = Config()
+    if preset_or_file:
+        path = Path(preset_or_file)
+        if not path.suffix and (PRESET_DIR / f"{preset_or_file}.yaml").exists():
+            path = PRESET_DIR / f"{preset_or_file}.yaml"
+        if not path.is_file():
+            names = list_presets()
+            close = difflib.get_close_matches(str(preset_or_file), names, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (presets: {', '.join(names)})"
+            raise ConfigError(f"no preset or config file '{preset_or_file}'{hint}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file '{path}': {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file '{path}' must hold a mapping of sections")
+        cfg = apply_overrides(cfg, _flatten(data))
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Check value ranges that types alone cannot express.
+
+    Raises:
+        ConfigError: On the first invalid value.
+    """
+    v, t, c = cfg.video, cfg.tracker, cfg.detector.classical
+    if v.fps is not None and not (0 < v.fps <= v.max_fps):
+        raise ConfigError(f"video.fps must be in (0, {v.max_fps:g}], got {v.fps:g}")
+    if v.um_per_px is not None and not (0 < v.um_per_px <= 100):
+        raise ConfigError(f"video.um_per_px must be in (0, 100], got {v.um_per_px:g}")
+    if not 0 < v.default_um_per_px <= 100:
+        raise ConfigError("video.default_um_per_px must be in (0, 100]")
+    if c.polarity not in ("auto", "bright", "dark"):
+        raise ConfigError("detector.classical.polarity must be auto, bright or dark, "
+                          f"got {c.polarity!r}")
+    for name in ("head_length_um", "threshold_sigma", "background_sigma_um", "max_area_um2"):
+        if getattr(c, name) <= 0:
+            raise ConfigError(f"detector.classical.{name} must be > 0")
+    for name in ("max_speed_um_s", "measurement_noise_um", "process_noise_um_s2"):
+        if getattr(t, name) <= 0:
+            raise ConfigError(f"tracker.{name} must be > 0")
+    for name in ("max_gap_s", "min_track_s", "gate_min_um"):
+        if getattr(t, name) < 0:
+            raise ConfigError(f"tracker.{name} must be >= 0")
+    if cfg.kinematics.smoothing_window_frames < 1:
+        raise ConfigError("kinematics.smoothing_window_frames must be >= 1")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain nested dict of a configuration (for summary.json)."""
+    return dataclasses.asdict(cfg)

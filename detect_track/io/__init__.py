@@ -1,0 +1,1 @@
+"""Input sources and output writers."""

@@ -1,0 +1,87 @@
+"""Atomic writers: every file is written to a temporary name and renamed into place,
+so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detect_track.errors import OutputError
+
+
+def ensure_output_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` if needed and check that files can be written there.
+
+    Raises:
+        OutputError: If the folder cannot be created or written.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output path exists and is not a folder: {out}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write to output folder {out}: {exc.strerror or exc}") from exc
+    return out
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename the temporary file to ``path``.
+
+    Raises:
+        OutputError: If writing or renaming fails (the temporary file is removed).
+    """
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, target)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a DataFrame as CSV (no index, UTF-8, '.' decimals) atomically."""
+    return atomic_write(path, lambda p: df.to_csv(p, index=False, float_format="%.6g"))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(data: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write a dict as pretty JSON atomically (NaN becomes null)."""
+    text = json.dumps(_jsonable(data), indent=2, ensure_ascii=False)
+    return atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8"))

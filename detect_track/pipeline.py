@@ -1,0 +1,270 @@
+"""The video pipeline: frames -> detections -> tracks -> trajectory table -> kinematics.
+
+:func:`run_video` is a plain loop over the stages and returns pandas DataFrames with
+the same columns as the CSV files the command line writes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detect_track import __version__
+from detect_track.config import Config, load_config, to_dict
+from detect_track.detectors import create_detector
+from detect_track.errors import ConfigError, InputError
+from detect_track.io.export import ensure_output_dir, write_csv, write_json
+from detect_track.io.video import FrameSource
+from detect_track.kinematics import kinematics_table
+from detect_track.motility import classify_motility, sample_summary
+from detect_track.tracking import create_tracker
+from detect_track.types import TRACK_COLUMNS, TRAJECTORY_COLUMNS, VideoMeta
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Results:
+    """Everything one video produced.
+
+    Attributes:
+        trajectories: One row per cell per frame (``TRAJECTORY_COLUMNS``).
+        tracks: One row per track (``TRACK_COLUMNS``).
+        summary: Counts, percentages, parameters used and their sources, versions.
+        meta: The video's metadata as used.
+    """
+
+    trajectories: pd.DataFrame
+    tracks: pd.DataFrame
+    summary: dict[str, Any]
+    meta: VideoMeta
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
+                 um_per_px: float | None = None) -> tuple[VideoMeta, list[str]]:
+    """Decide the fps and µm/px to use, and record where each came from.
+
+    Priority: explicit argument (``cli``) > config (``config``) > container / default.
+
+    Raises:
+        ConfigError: If a given value is not positive or is absurd.
+        InputError: If no frame rate is known (image folder without ``fps``).
+    """
+    warnings: list[str] = []
+    max_fps = cfg.video.max_fps
+    if fps is not None:
+        if not np.isfinite(fps) or not 0 < fps <= max_fps:
+            raise ConfigError(f"--fps must be a number in (0, {max_fps:g}], got {fps:g}")
+        fps_used, fps_src = float(fps), "cli"
+    elif cfg.video.fps is not None:
+        fps_used, fps_src = float(cfg.video.fps), "config"
+    elif source.info.fps is not None:
+        fps_used, fps_src = float(source.info.fps), "container"
+        if fps_used > max_fps:
+            raise InputError(f"the video reports an implausible frame rate of {fps_used:g} fps; "
+                             "pass the real one with --fps")
+    else:
+        raise InputError(f"the frame rate of {source.path} is unknown; pass it with --fps")
+    if um_per_px is not None:
+        if not np.isfinite(um_per_px) or not 0 < um_per_px <= 100:
+            raise ConfigError(f"--um-per-px must be a number in (0, 100], got {um_per_px:g}")
+        scale, scale_src = float(um_per_px), "cli"
+    elif cfg.video.um_per_px is not None:
+        scale, scale_src = float(cfg.video.um_per_px), "config"
+    else:
+        scale, scale_src = cfg.video.default_um_per_px, "default"
+        warnings.append(f"µm/px not given: assumed {scale:g} µm/px; pass --um-per-px for "
+                        "correct distances and speeds")
+    meta = VideoMeta(str(source.path), fps_used, source.info.n_frames, source.info.width_px,
+                     source.info.height_px, scale, fps_src, scale_src)
+    return meta, warnings
+
+
+def _fill_gaps(traj: pd.DataFrame) -> pd.DataFrame:
+    """Insert linearly interpolated rows where a track skipped frames."""
+    parts = []
+    for tid, g in traj.groupby("track_id", sort=True):
+        g = g.sort_values("frame")
+        frames = g["frame"].to_numpy()
+        if frames[-1] - frames[0] + 1 == len(frames):
+            parts.append(g)
+            continue
+        full = np.arange(frames[0], frames[-1] + 1)
+        missing = np.setdiff1d(full, frames)
+        fill = pd.DataFrame({"frame": missing, "track_id": tid})
+        for col in ("x_px", "y_px", "w_px", "h_px"):
+            fill[col] = np.interp(missing, frames, g[col].to_numpy())
+        fill["class_name"] = g["class_name"].iloc[0]
+        fill["confidence"] = np.nan
+        fill["interpolated"] = True
+        parts.append(pd.concat([g, fill], ignore_index=True).sort_values("frame"))
+    return pd.concat(parts, ignore_index=True) if parts else traj
+
+
+def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
+                       video_name: str) -> pd.DataFrame:
+    """Turn raw tracked detections into the trajectory table.
+
+    Drops tracks shorter than ``tracker.min_track_s`` (or with fewer than 2 detections),
+    fills bridged gaps with interpolated rows (``interpolated = True``), adds time and µm.
+
+    Args:
+        rows: Columns ``frame, track_id, x_px, y_px, w_px, h_px, class_name, confidence``.
+        meta: Video metadata (fps, µm/px).
+        cfg: Configuration.
+        video_name: Value of the ``video`` column.
+
+    Returns:
+        DataFrame with ``TRAJECTORY_COLUMNS``, sorted by track then frame.
+    """
+    if len(rows) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})
+    rows = rows.assign(interpolated=False)
+    g = rows.groupby("track_id")["frame"]
+    span = g.transform("max") - g.transform("min")
+    count = g.transform("size")
+    keep = (span / meta.fps >= cfg.tracker.min_track_s - 1e-9) & (count >= 2)
+    traj = _fill_gaps(rows[keep])
+    if len(traj) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})
+    traj = traj.sort_values(["track_id", "frame"], ignore_index=True)
+    traj["video"] = video_name
+    traj["time_s"] = traj["frame"] / meta.fps
+    traj["x_um"] = traj["x_px"] * meta.um_per_px
+    traj["y_um"] = traj["y_px"] * meta.um_per_px
+    traj["frame"] = traj["frame"].astype(np.int64)
+    traj["track_id"] = traj["track_id"].astype(np.int64)
+    traj["interpolated"] = traj["interpolated"].astype(bool)
+    return traj[list(TRAJECTORY_COLUMNS)]
+
+
+def analyse(trajectories: pd.DataFrame, meta: VideoMeta, cfg: Config) -> pd.DataFrame:
+    """Kinematics and motility class per track (``TRACK_COLUMNS``)."""
+    kin = kinematics_table(trajectories, um_per_px=meta.um_per_px, fps=meta.fps,
+                           window_frames=cfg.kinematics.smoothing_window_frames)
+    tracks = classify_motility(kin, cfg.motility)
+    return tracks[list(TRACK_COLUMNS)].reset_index(drop=True)
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+    import scipy
+
+    return {"detect_track": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
+            "opencv": cv2.__version__}
+
+
+def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
+              fps: float | None = None, um_per_px: float | None = None,
+              progress: ProgressFn | None = None) -> Results:
+    """Detect, track and measure every cell in a video.
+
+    Args:
+        source: Video file (AVI, MP4, ...), folder of frames, or multi-page TIFF.
+        cfg: Configuration (defaults if None).
+        fps: Frame rate to use instead of the container's (frames per second).
+        um_per_px: Micrometres per pixel (else from the config, else the default, flagged).
+        progress: Called as ``progress(frames_done, frames_total)`` after each frame
+            (``frames_total`` may be -1 when unknown).
+
+    Returns:
+        Trajectory table, track table (kinematics in µm and s, motility) and summary.
+
+    Raises:
+        InputError: Missing, unreadable, empty or one-frame input.
+        ConfigError: Invalid settings.
+    """
+    cfg = cfg or load_config()
+    started = time.perf_counter()
+    src = FrameSource(source)
+    if src.info.n_frames == 1:
+        raise InputError(f"{src.path} has a single frame; tracking needs a video")
+    meta, warnings = resolve_meta(src, cfg, fps, um_per_px)
+    detector = create_detector(cfg.detector.name, cfg, meta)
+    tracker = create_tracker(cfg.tracker.name, cfg, meta)
+    names = detector.class_names
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in
+                                         ("frame", "track_id", "xy", "wh", "conf", "cls")}
+    n_read = 0
+    for index, frame in src:
+        tracked = tracker.update(detector.detect(frame))
+        n = len(tracked)
+        if n:
+            cols["frame"].append(np.full(n, index, dtype=np.int64))
+            cols["track_id"].append(tracked.tracker_id)
+            cols["xy"].append(tracked.xy)
+            cols["wh"].append(tracked.wh)
+            cols["conf"].append(tracked.confidence)
+            cols["cls"].append(tracked.class_id)
+        n_read = index + 1
+        if progress is not None:
+            progress(n_read, len(src) if len(src) else -1)
+    if n_read == 0:
+        raise InputError(f"no frame could be decoded from {src.path}")
+    if n_read == 1:
+        raise InputError(f"{src.path} has a single frame; tracking needs a video")
+    if src.info.n_frames > 0 and n_read < src.info.n_frames:
+        warnings.append(f"the container announced {src.info.n_frames} frames but only {n_read} "
+                        "could be decoded (truncated file?)")
+    if cols["frame"]:
+        xy, wh = np.concatenate(cols["xy"]), np.concatenate(cols["wh"])
+        cls = np.concatenate(cols["cls"])
+        rows = pd.DataFrame({
+            "frame": np.concatenate(cols["frame"]), "track_id": np.concatenate(cols["track_id"]),
+            "x_px": xy[:, 0], "y_px": xy[:, 1], "w_px": wh[:, 0], "h_px": wh[:, 1],
+            "class_name": [names[c] if 0 <= c < len(names) else str(c) for c in cls],
+            "confidence": np.concatenate(cols["conf"]),
+        })
+    else:
+        rows = pd.DataFrame(columns=["frame", "track_id", "x_px", "y_px", "w_px", "h_px",
+                                     "class_name", "confidence"])
+    meta = VideoMeta(meta.path, meta.fps, n_read, meta.width_px, meta.height_px, meta.um_per_px,
+                     meta.fps_source, meta.um_per_px_source)
+    video_name = Path(source).name
+    traj = build_trajectories(rows, meta, cfg, video_name)
+    tracks = analyse(traj, meta, cfg)
+    summary = {
+        "video": video_name,
+        "path": str(Path(source).resolve()),
+        "n_frames": n_read,
+        "duration_s": n_read / meta.fps,
+        "width_px": meta.width_px,
+        "height_px": meta.height_px,
+        "fps": meta.fps,
+        "fps_source": meta.fps_source,
+        "um_per_px": meta.um_per_px,
+        "um_per_px_source": meta.um_per_px_source,
+        "detector": cfg.detector.name,
+        "tracker": cfg.tracker.name,
+        **sample_summary(tracks),
+        "n_detections": int(len(rows)),
+        "warnings": warnings,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+        "config": to_dict(cfg),
+        "versions": _versions(),
+    }
+    return Results(traj, tracks, summary, meta, warnings)
+
+
+def write_results(results: Results, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``trajectories.csv``, ``tracks.csv`` and ``summary.json`` atomically.
+
+    Returns:
+        The paths written, by name.
+    """
+    out = ensure_output_dir(out_dir)
+    return {
+        "trajectories": write_csv(results.trajectories, out / "trajectories.csv"),
+        "tracks": write_csv(results.tracks, out / "tracks.csv"),
+        "summary": write_json(results.summary, out / "summary.json"),
+    }

@@ -1,0 +1,389 @@
+"""Frame renderer: background, heads, flagella, debris, round cells, noise.
+
+Image model (per pixel, grey levels)::
+
+    I = B(x, y) * flicker(t) * (1 + O(x, y, t)) + noise
+
+``B`` is the static background (level, smooth uneven illumination, vignetting, faint
+texture, out-of-focus dust, fixed-pattern noise); ``O`` the signed relative contrast of all
+objects. Every object is a sharp "density" map ``m`` (anti-aliased, sub-pixel position)
+seen through a phase-contrast-like point spread: ``c * G(s1) * m - c * h * G(s2) * m``
+(a difference of Gaussians: the object with its sign, a halo of the opposite sign around
+it). ``s1`` grows with the object's distance from the focal plane, which also lowers its
+contrast. Noise is Gaussian read noise plus shot-like noise whose variance grows with the
+signal.
+
+Coordinates are in pixels with pixel centres at integers (0-based), x = column.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .config import SynthConfig
+from .motion import Cell
+
+#: Defocus blur grows by this many µm of Gaussian sigma per µm away from the focal plane.
+DEFOCUS_BLUR_PER_UM = 0.35
+#: Defocus distance (µm) that halves the contrast (squared).
+DEFOCUS_CONTRAST_UM = 3.5
+
+
+@dataclass(frozen=True)
+class LookStyle:
+    """Look-dependent rendering constants (resolved from the config)."""
+
+    name: str
+    polarity: float  # +1: heads brighter than background, -1: darker
+    background: float  # mean background grey level
+    head_contrast: float  # peak relative contrast of a sharp head (before its halo)
+    halo: float  # halo depth as a fraction of the head contrast
+    tail_factor: float  # look-specific multiplier of the flagellum contrast
+
+
+def resolve_style(cfg: SynthConfig, look: str) -> LookStyle:
+    """Fill in look-dependent defaults (negative config values mean "typical")."""
+    table = {  # polarity, background, head contrast, halo, tail factor
+        "phase_bright": (1.0, 85.0, 0.6, 0.55, 1.0),
+        "phase_dark": (-1.0, 140.0, 0.42, 0.6, 1.0),
+        "brightfield": (-1.0, 180.0, 0.22, 0.3, 0.5),
+    }
+    pol, bg, hc, halo, tail = table[look]
+    return LookStyle(
+        name=look,
+        polarity=pol,
+        background=cfg.background_level if cfg.background_level >= 0 else bg,
+        head_contrast=cfg.head_contrast if cfg.head_contrast >= 0 else hc,
+        halo=cfg.halo_strength if cfg.halo_strength >= 0 else halo,
+        tail_factor=tail,
+    )
+
+
+def _add(dst: np.ndarray, patch: np.ndarray, top: int, left: int) -> None:
+    """Add ``patch`` to ``dst`` with its top-left corner at (top, left), clipped."""
+    h, w = dst.shape
+    ph, pw = patch.shape
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + ph, h), min(left + pw, w)
+    if y0 < y1 and x0 < x1:
+        dst[y0:y1, x0:x1] += patch[y0 - top:y1 - top, x0 - left:x1 - left]
+
+
+def _stamp(dst: np.ndarray, patch: np.ndarray, x: float, y: float) -> None:
+    """Add ``patch`` centred at sub-pixel position (x, y) with bilinear interpolation."""
+    ph, pw = patch.shape
+    cx, cy = x - (pw - 1) / 2.0, y - (ph - 1) / 2.0
+    ix, iy = math.floor(cx), math.floor(cy)
+    fx, fy = cx - ix, cy - iy
+    h, w = dst.shape
+    if ix + pw + 1 <= 0 or iy + ph + 1 <= 0 or ix >= w or iy >= h:
+        return
+    p = np.zeros((ph + 1, pw + 1), np.float32)
+    p[:-1, :-1] += (1 - fx) * (1 - fy) * patch
+    p[:-1, 1:] += fx * (1 - fy) * patch
+    p[1:, :-1] += (1 - fx) * fy * patch
+    p[1:, 1:] += fx * fy * patch
+    _add(dst, p, iy, ix)
+
+
+def _dog(m: np.ndarray, s1: float, s2: float, c: float, halo: float) -> np.ndarray:
+    g1 = cv2.GaussianBlur(m, (0, 0), s1, borderType=cv2.BORDER_CONSTANT)
+    g2 = cv2.GaussianBlur(m, (0, 0), s2, borderType=cv2.BORDER_CONSTANT)
+    return (c * g1 - c * halo * g2).astype(np.float32)
+
+
+def _ellipse_cover(dx: np.ndarray, dy: np.ndarray, angle: float, a: float, b: float,
+                   pear: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Anti-aliased coverage (0..1) of a (pear-shaped) ellipse and normalised coordinates.
+
+    ``dx, dy`` are pixel-centre offsets from the ellipse centre (px); ``a, b`` half length
+    and half width (px); ``pear`` > 0 widens the front (+axis) and narrows the back.
+    """
+    ca, sa = math.cos(angle), math.sin(angle)
+    u = dx * ca + dy * sa
+    v = -dx * sa + dy * ca
+    un = u / a
+    bu = b * np.clip(1.0 + pear * un, 0.35, None) / (1.0 + 0.35 * pear)
+    vn = v / bu
+    r = np.sqrt(un * un + vn * vn)
+    grad = np.sqrt((un / a) ** 2 + (vn / bu) ** 2) / np.maximum(r, 1e-6)
+    d = (r - 1.0) / np.maximum(grad, 1e-6)
+    return np.clip(0.5 - d, 0.0, 1.0), un, vn
+
+
+class Renderer:
+    """Render the frames of one simulated video.
+
+    Args:
+        cfg: Simulator settings.
+        style: Resolved look.
+        cells: All cell lives of the video.
+        drift_px: Common drift displacement per frame ``(n_frames, 2)`` in px.
+        rng: Generator for the static scene (background, debris).
+        noise_seed: Seed of the per-frame sensor noise.
+    """
+
+    def __init__(self, cfg: SynthConfig, style: LookStyle, cells: list[Cell],
+                 drift_px: np.ndarray, rng: np.random.Generator, noise_seed: int) -> None:
+        self.cfg = cfg
+        self.style = style
+        self.cells = cells
+        self.h, self.w = cfg.height_px, cfg.width_px
+        self.px_per_um = 1.0 / cfg.um_per_px
+        self.drift_px = drift_px
+        self.first = np.array([c.f0 for c in cells], dtype=np.int64)
+        self.last = np.array([c.f0 + c.n for c in cells], dtype=np.int64)
+        self.background = self._background(rng)
+        self.flicker = self._flicker(rng)
+        self.debris = self._debris(rng)
+        self.noise_rng = np.random.default_rng(noise_seed)
+        self._noise = np.empty((self.h, self.w), np.float32)
+        # tail (flagellum) layer optics: thin line blurred by the optics, weaker halo
+        blur_px = cfg.blur_um * self.px_per_um
+        self.tail_s1 = max(0.55, math.hypot(blur_px, 0.35 * self.px_per_um))
+        self.tail_s2 = math.hypot(self.tail_s1, cfg.halo_width_um * self.px_per_um)
+
+    # ------------------------------------------------------------------ static scene
+    def _background(self, rng: np.random.Generator) -> np.ndarray:
+        cfg, h, w = self.cfg, self.h, self.w
+        scale = float(max(h, w))
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        xn, yn = (x - w / 2) / scale * 2, (y - h / 2) / scale * 2
+        th = rng.uniform(0, 2 * math.pi)
+        q = rng.normal(0, 1, 3)
+        ill = cfg.illumination
+        field = 1 + ill * 0.6 * (math.cos(th) * xn + math.sin(th) * yn)
+        field += ill * 0.4 * (q[0] * xn * xn + q[1] * yn * yn + q[2] * xn * yn) / 2
+        cx, cy = rng.normal(0, 0.15, 2)
+        r2 = ((xn - cx) ** 2 + (yn - cy) ** 2) / ((w / scale) ** 2 + (h / scale) ** 2)
+        field *= 1 - cfg.vignetting * np.clip(r2, 0, 1.5) ** rng.uniform(1.0, 2.0)
+        tex = np.zeros((h, w), np.float32)
+        if cfg.texture > 0:
+            for sigma, amp in ((rng.uniform(1.0, 3.0), 1.0), (rng.uniform(10, 40), 0.8)):
+                n = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0),
+                                     sigma)
+                tex += amp * n / max(float(n.std()), 1e-6)
+            tex *= cfg.texture / 1.3
+        obj = np.zeros((h, w), np.float32)
+        # out-of-focus dust on the optics: faint rings and blotches, static in the image
+        for _ in range(int(rng.integers(0, 6))):
+            rad = rng.uniform(6, 40)
+            size = int(2 * rad + 20)
+            yy, xx = np.mgrid[0:size, 0:size] - (size - 1) / 2
+            ring = np.exp(-((np.hypot(xx, yy) - rad) ** 2) / (2 * rng.uniform(1, 4) ** 2))
+            disc = (np.hypot(xx, yy) < rad).astype(np.float32) * rng.uniform(-0.3, 0.3)
+            patch = (ring + disc).astype(np.float32) * rng.choice([-1, 1]) * rng.uniform(0.01,
+                                                                                         0.04)
+            _stamp(obj, patch, rng.uniform(0, w), rng.uniform(0, h))
+        # static specks stuck on the slide or the sensor
+        for _ in range(int(rng.integers(0, 8))):
+            s = rng.uniform(0.5, 1.5) * self.px_per_um
+            size = int(6 * s + 3) | 1
+            yy, xx = np.mgrid[0:size, 0:size] - (size - 1) / 2
+            patch = np.exp(-(xx ** 2 + yy ** 2) / (2 * s * s)).astype(np.float32)
+            _stamp(obj, patch * float(rng.uniform(-0.3, 0.3)), rng.uniform(0, w),
+                   rng.uniform(0, h))
+        column = rng.normal(0, 0.002, w).astype(np.float32)
+        bg = self.style.background * np.clip(field, 0.1, None) * (1 + tex + obj + column)
+        return bg.astype(np.float32)
+
+    def _flicker(self, rng: np.random.Generator) -> np.ndarray:
+        n = self.cfg.n_frames
+        if self.cfg.flicker <= 0:
+            return np.ones(n, np.float32)
+        a = math.exp(-1.0 / (self.cfg.fps * 0.4))
+        e = rng.standard_normal(n) * math.sqrt(1 - a * a)
+        out = np.empty(n)
+        v = rng.standard_normal()
+        for i in range(n):
+            v = a * v + e[i]
+            out[i] = v
+        return (1 + self.cfg.flicker * out).astype(np.float32)
+
+    def _optics(self, defocus_um: float) -> tuple[float, float, float, float]:
+        """Blur sigmas (px), contrast factor and halo factor of an object at a defocus."""
+        cfg = self.cfg
+        blur_um = math.hypot(cfg.blur_um, DEFOCUS_BLUR_PER_UM * defocus_um)
+        s1 = max(0.35, blur_um * self.px_per_um)
+        s2 = math.hypot(s1, cfg.halo_width_um * self.px_per_um)
+        contrast = 1.0 / math.sqrt(1 + (defocus_um / DEFOCUS_CONTRAST_UM) ** 2)
+        halo = self.style.halo * (1 + 0.25 * defocus_um)
+        return s1, s2, contrast, halo
+
+    def _debris(self, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Debris and round cells: (patch, path (n_frames, 2) px) pairs."""
+        cfg, st = self.cfg, self.style
+        n = cfg.n_frames
+        ppu = self.px_per_um
+        margin = 20.0 * ppu
+        out = []
+        items = [("debris", i) for i in range(cfg.n_debris)]
+        items += [("round", i) for i in range(cfg.n_round_cells)]
+        for kind, _ in items:
+            defocus = float(abs(rng.normal(0, 2.0)))
+            s1, s2, cf, halo = self._optics(defocus)
+            if kind == "round":
+                rad = rng.uniform(4.0, 6.0) * ppu
+                half = int(math.ceil(rad + 3 * s2 + 2))
+                yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
+                m, _, _ = _ellipse_cover(xx, yy, 0.0, rad, rad * rng.uniform(0.9, 1.0))
+                gran = cv2.GaussianBlur(rng.standard_normal(m.shape).astype(np.float32), (0, 0),
+                                        max(0.6, 0.4 * ppu))
+                m = m * (0.8 + 0.5 * gran / max(float(gran.std()), 1e-6) * 0.3)
+                for _ in range(int(rng.integers(1, 4))):  # nucleus lobes: opposite contrast
+                    off = rng.normal(0, rad * 0.3, 2)
+                    lobe, _, _ = _ellipse_cover(xx - off[0], yy - off[1], rng.uniform(0, 3.14),
+                                             rad * rng.uniform(0.25, 0.4),
+                                             rad * rng.uniform(0.2, 0.3))
+                    m -= 0.6 * lobe
+                sign = st.polarity
+                c = st.head_contrast * rng.uniform(0.4, 0.9) * cf
+            else:
+                size_um = math.exp(rng.uniform(math.log(1.0), math.log(15.0)))
+                rad = size_um / 2 * ppu
+                half = int(math.ceil(rad * 1.6 + 3 * s2 + 2))
+                yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
+                m = np.zeros_like(xx)
+                for _ in range(int(rng.integers(1, 6))):
+                    off = rng.normal(0, rad * 0.35, 2)
+                    a = max(0.4, rad * rng.uniform(0.3, 0.8))
+                    cov, _, _ = _ellipse_cover(xx - off[0], yy - off[1], rng.uniform(0, 3.14), a,
+                                            max(0.35, a * rng.uniform(0.3, 1.0)))
+                    m = np.maximum(m, cov)
+                tex = cv2.GaussianBlur(rng.standard_normal(m.shape).astype(np.float32), (0, 0),
+                                       0.8)
+                m = m * np.clip(1 + 0.25 * tex, 0.3, 1.7)
+                sign = st.polarity if rng.random() < 0.6 else -st.polarity
+                c = st.head_contrast * math.exp(rng.normal(-0.3, 0.5)) * cf
+            patch = _dog(m.astype(np.float32), s1, s2, sign * c, halo)
+            start = np.array([rng.uniform(-margin, self.w + margin),
+                              rng.uniform(-margin, self.h + margin)])
+            if kind == "debris" and rng.random() < 0.4:
+                path = np.broadcast_to(start, (n, 2)).copy()  # stuck on the glass
+            else:
+                size_um = 2 * rad / ppu
+                d_um = 0.15 * 3.0 / max(size_um, 1.0)
+                walk = np.cumsum(rng.normal(0, math.sqrt(2 * d_um / cfg.fps), (n, 2)), 0) * ppu
+                path = start + walk + self.drift_px - self.drift_px[0]
+            out.append((patch, path))
+        return out
+
+    # ------------------------------------------------------------------ per frame
+    def active(self, frame: int) -> list[int]:
+        """Indices of cells alive at ``frame`` (head anywhere in the domain)."""
+        return np.flatnonzero((self.first <= frame) & (frame < self.last)).tolist()
+
+    def head_state(self, cell: Cell, frame: int) -> tuple[float, float, float, float, float]:
+        """Head centre (px), yaw (rad), half length and apparent half width (px)."""
+        k = frame - cell.f0
+        x, y = cell.xy[k] * self.px_per_um
+        lk = cell.look
+        yaw = float(cell.heading[k] + lk.angle_amp_base * math.cos(cell.phase[k]))
+        roll = lk.roll_phase + 2 * math.pi * lk.roll_hz * frame / self.cfg.fps
+        width = lk.width_um * (lk.roll_min + (1 - lk.roll_min) * abs(math.cos(roll)))
+        return float(x), float(y), yaw, lk.length_um / 2 * self.px_per_um, width / 2 * \
+            self.px_per_um
+
+    def _draw_head(self, obj: np.ndarray, cell: Cell, frame: int) -> None:
+        x, y, yaw, a, b = self.head_state(cell, frame)
+        lk = cell.look
+        s1, s2, cf, halo = self._optics(lk.defocus_um)
+        half = int(math.ceil(a * 1.25 + 3 * s2 + 1))
+        ix, iy = int(round(x)), int(round(y))
+        if ix + half < 0 or iy + half < 0 or ix - half >= self.w or iy - half >= self.h:
+            return
+        r = np.arange(-half, half + 1, dtype=np.float32)
+        dx = (r + (ix - x))[None, :]
+        dy = (r + (iy - y))[:, None]
+        m, un, vn = _ellipse_cover(dx, dy, yaw, a, b, lk.pear)
+        m = m * (1 + lk.gradient * un)
+        if lk.vacuole > 0:
+            m = m * (1 - lk.vacuole * np.exp(-((un - 0.3) ** 2 + vn ** 2) / 0.05))
+        edge_on = 1 + 0.25 * (1 - (b * 2 / self.px_per_um) / max(lk.width_um, 1e-6))
+        c = self.style.polarity * self.style.head_contrast * lk.contrast * cf * edge_on
+        patch = _dog(m.astype(np.float32), s1, s2, c, halo)
+        _add(obj, patch, iy - half, ix - half)
+
+    def _tails(self, cells: list[Cell], frame: int) -> np.ndarray | None:
+        """Splat the flagella of ``cells`` into a sharp line-density layer."""
+        ppu = self.px_per_um
+        ds = 0.45 / ppu  # µm between samples (< 0.5 px)
+        xs, ys, ws = [], [], []
+        line = math.sqrt(2 * math.pi) * self.tail_s1 * ds * ppu
+        base_c = (self.style.polarity * self.style.head_contrast * self.cfg.flagellum_contrast
+                  * self.style.tail_factor)
+        for cell in cells:
+            lk = cell.look
+            if lk.tail_len_um <= 0:
+                continue
+            k = frame - cell.f0
+            x, y, yaw, a, _ = self.head_state(cell, frame)
+            ns = int(lk.tail_len_um / ds)
+            s = np.arange(ns) * ds
+            heading = float(cell.heading[k])
+            ph = float(cell.phase[k])
+            kw = 2 * math.pi / lk.wavelength_um
+            amp = lk.angle_amp_base + (lk.angle_amp_end - lk.angle_amp_base) * s / lk.tail_len_um
+            w0, w1, w2 = lk.static_wiggle
+            ang = (heading + math.pi + (cell.tail_curv + lk.static_curv) * s
+                   + amp * np.cos(kw * s - ph) + w0 * np.sin(w1 * s + w2))
+            px = (x - a * math.cos(yaw)) + np.cumsum(np.cos(ang)) * ds * ppu
+            py = (y - a * math.sin(yaw)) + np.cumsum(np.sin(ang)) * ds * ppu
+            taper = np.where(s < lk.midpiece_um, 1.6,
+                             1.0 - 0.5 * (s - lk.midpiece_um) / lk.tail_len_um)
+            taper = np.where(s > lk.tail_len_um - 5.0, 0.35, taper)
+            fade = np.exp(-s / lk.tail_fade_um)
+            defocus = 1.0 / (1 + (lk.defocus_um / 1.5) ** 2)
+            wgt = base_c * lk.tail_contrast * defocus * line * taper * fade
+            if lk.droplet > 0:
+                j = min(ns - 1, int(lk.midpiece_um * 0.8 / ds))
+                wgt[j] += base_c * lk.droplet * 4 * line
+            xs.append(px)
+            ys.append(py)
+            ws.append(wgt)
+        if not xs:
+            return None
+        px, py, wgt = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+        keep = (px > -1) & (px < self.w) & (py > -1) & (py < self.h)
+        px, py, wgt = px[keep], py[keep], wgt[keep]
+        x0, y0 = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
+        fx, fy = px - x0, py - y0
+        wp, hp = self.w + 2, self.h + 2  # padded by one pixel on each side
+        idx = (y0 + 1) * wp + (x0 + 1)
+        acc = np.bincount(idx, wgt * (1 - fx) * (1 - fy), minlength=wp * hp)
+        acc += np.bincount(idx + 1, wgt * fx * (1 - fy), minlength=wp * hp)
+        acc += np.bincount(idx + wp, wgt * (1 - fx) * fy, minlength=wp * hp)
+        acc += np.bincount(idx + wp + 1, wgt * fx * fy, minlength=wp * hp)
+        return acc.reshape(hp, wp)[1:-1, 1:-1].astype(np.float32)
+
+    def render(self, frame: int) -> np.ndarray:
+        """Render one 8-bit grayscale frame (``(height, width)`` uint8)."""
+        obj = np.zeros((self.h, self.w), np.float32)
+        reach = 70.0 * self.px_per_um
+        cells = []
+        for i in self.active(frame):
+            c = self.cells[i]
+            x, y = c.xy[frame - c.f0] * self.px_per_um
+            if -reach < x < self.w + reach and -reach < y < self.h + reach:
+                cells.append(c)
+        tails = self._tails(cells, frame)
+        if tails is not None:
+            obj += _dog(tails, self.tail_s1, self.tail_s2, 1.0, 0.5 * self.style.halo)
+        for patch, path in self.debris:
+            _stamp(obj, patch, float(path[frame, 0]), float(path[frame, 1]))
+        for c in cells:
+            self._draw_head(obj, c, frame)
+        img = self.background * self.flicker[frame]
+        img *= 1 + obj
+        noise = self.noise_rng.standard_normal(out=self._noise, dtype=np.float32)
+        if self.cfg.shot_noise > 0:
+            var = np.maximum(img, 0) * self.cfg.shot_noise + self.cfg.noise_std ** 2
+            img += noise * np.sqrt(var)
+        else:
+            img += noise * self.cfg.noise_std
+        np.clip(img, 0, 255, out=img)
+        return (img + 0.5).astype(np.uint8)

@@ -1,0 +1,128 @@
+"""The command line as a user meets it: real runs, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detect_track.cli import main
+from detect_track.types import TRACK_COLUMNS, TRAJECTORY_COLUMNS
+from tests.helpers import render_blobs, write_video
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "detect_track.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_help_reads_well():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for word in ("--um-per-px", "--fps", "trajectories.csv", "tracks.csv", "summary.json",
+                 "synth", "eval", "progressive"):
+        assert word in r.stdout
+
+
+def test_run_writes_three_files(moving_blob_video: Path, tmp_path: Path):
+    out = tmp_path / "res"
+    assert main([str(moving_blob_video), "--um-per-px", "0.7", "--out", str(out), "-q",
+                 "detector.classical.polarity=bright", "tracker.min_track_s=0.2"]) == 0
+    traj = pd.read_csv(out / "trajectories.csv")
+    tracks = pd.read_csv(out / "tracks.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(traj.columns) == list(TRAJECTORY_COLUMNS)
+    assert list(tracks.columns) == list(TRACK_COLUMNS)
+    assert len(tracks) == 2  # one mover, one still cell
+    mover = tracks.loc[tracks["vcl_um_s"].idxmax()]
+    # 1 px/frame at 25 fps and 0.7 µm/px = 17.5 µm/s
+    assert mover["vsl_um_s"] == pytest.approx(17.5, rel=0.1)
+    assert summary["fps"] == pytest.approx(25.0) and summary["fps_source"] == "container"
+    assert summary["um_per_px"] == 0.7 and summary["um_per_px_source"] == "cli"
+    assert summary["n_tracks"] == 2
+    assert traj["frame"].min() == 0
+    assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+
+
+def test_fps_override_and_default_scale_flagged(moving_blob_video: Path, tmp_path: Path):
+    out = tmp_path / "res"
+    assert main([str(moving_blob_video), "--fps", "50", "--out", str(out), "-q",
+                 "tracker.min_track_s=0.2"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["fps"] == 50.0 and s["fps_source"] == "cli"
+    assert s["um_per_px_source"] == "default" and s["warnings"]
+
+
+def _one_line_error(r: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert 1 <= len(lines) <= 2, r.stderr
+    assert needle in r.stderr.lower(), r.stderr
+
+
+@pytest.fixture
+def bad_inputs(tmp_path: Path, moving_blob_video: Path) -> dict[str, Path]:
+    (tmp_path / "empty.avi").write_bytes(b"")
+    (tmp_path / "corrupt.avi").write_bytes(os.urandom(4096))
+    half = moving_blob_video.read_bytes()
+    (tmp_path / "garbage.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + half[100:2000])
+    one = write_video(tmp_path / "one.avi", [render_blobs(np.array([[20.0, 20.0]]))])
+    return {"empty": tmp_path / "empty.avi", "corrupt": tmp_path / "corrupt.avi",
+            "garbage": tmp_path / "garbage.mp4", "one": one, "good": moving_blob_video}
+
+
+@pytest.mark.parametrize("case,extra,needle", [
+    ("missing", [], "no such file"),
+    ("empty", [], "empty"),
+    ("corrupt", [], "cannot"),
+    ("garbage", [], "cannot"),
+    ("one", [], "single frame"),
+    ("good", ["--fps", "0"], "--fps"),
+    ("good", ["--fps", "-5"], "--fps"),
+    ("good", ["--fps", "1e9"], "--fps"),
+    ("good", ["--fps", "abc"], "--fps"),
+    ("good", ["--um-per-px", "0"], "--um-per-px"),
+    ("good", ["--um-per-px", "-1"], "--um-per-px"),
+    ("good", ["tracker.max_gap=0.3"], "did you mean 'tracker.max_gap_s'"),
+    ("good", ["--config", "sperms"], "did you mean 'sperm'"),
+    ("good", ["--detector", "yolo9"], "unknown detector"),
+])
+def test_bad_input_one_clear_line(bad_inputs, tmp_path: Path, case, extra, needle):
+    video = bad_inputs.get(case, tmp_path / "missing.avi")
+    r = run_cli(str(video), "--out", str(tmp_path / "o"), "-q", *extra)
+    _one_line_error(r, needle.lower())
+
+
+def test_unwritable_output(moving_blob_video: Path, tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run_cli(str(moving_blob_video), "--out", str(blocker / "sub"), "-q")
+    _one_line_error(r, "output")
+    if os.geteuid() != 0:  # root can write anywhere; the case above covers it
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        _one_line_error(run_cli(str(moving_blob_video), "--out", str(ro), "-q"), "cannot write")
+
+
+def test_interrupted_write_leaves_previous_file(tmp_path: Path):
+    from detect_track.io.export import atomic_write
+
+    target = tmp_path / "a.csv"
+    target.write_text("old\n")
+
+    def boom(p: Path) -> None:
+        p.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, boom)
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]

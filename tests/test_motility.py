@@ -1,0 +1,127 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detect_track.config import MotilityConfig
+from detect_track.kinematics import kinematics_table
+from detect_track.motility import WHO_GRADES, classify_motility, sample_summary
+from detect_track.types import MOTILITY_CLASSES
+
+NAN = math.nan
+
+
+def table(*rows) -> pd.DataFrame:
+    """Rows of (track_id, vcl, vsl, vap, str, alh)."""
+    return pd.DataFrame(
+        rows, columns=["track_id", "vcl_um_s", "vsl_um_s", "vap_um_s", "str", "alh_um"]
+    )
+
+
+CASES = [
+    # id, vcl, vsl, vap, str, alh -> class, grade
+    ((1, 80.0, 40.0, 45.0, 0.89, 3.0), "progressive", "a"),
+    ((2, 40.0, 22.0, 26.0, 0.85, 2.0), "progressive", "b"),  # VSL below grade-a gate
+    ((3, 60.0, 25.0, 25.0, 0.80, 2.0), "progressive", "a"),  # exactly on every gate
+    ((4, 80.0, 10.0, 40.0, 0.25, 4.0), "non_progressive", "c"),  # fast but circling
+    ((5, 20.0, 5.0, 10.0, 0.5, 0.5), "non_progressive", "c"),  # slow, between gates
+    ((6, 30.0, 0.5, 2.0, 0.25, 2.5), "non_progressive", "c"),  # beats in place
+    ((7, 30.0, 0.5, 2.0, 0.25, 0.5), "immotile", "d"),  # fast jitter without a beat
+    ((8, 5.0, 0.5, 2.0, 0.25, 2.5), "immotile", "d"),  # slow, some lateral noise
+    ((9, 0.0, 0.0, 0.0, NAN, 0.0), "immotile", "d"),  # stationary
+    ((10, NAN, NAN, NAN, NAN, NAN), "immotile", "d"),  # too short
+    ((11, 60.0, 30.0, 30.0, NAN, NAN), "non_progressive", "c"),  # NaN STR fails the gate
+]
+
+
+def test_each_class_and_grade():
+    tracks = table(*(row for row, _, _ in CASES))
+    before = tracks.copy()
+    out = classify_motility(tracks)
+    pd.testing.assert_frame_equal(tracks, before)  # input untouched
+    assert "motility" not in tracks.columns
+    assert out["motility"].tolist() == [c for _, c, _ in CASES]
+    assert out["who_grade"].tolist() == [g for _, _, g in CASES]
+    assert set(out["motility"]) == set(MOTILITY_CLASSES)
+    assert set(out["who_grade"]) == set(WHO_GRADES)
+    assert out["track_id"].tolist() == tracks["track_id"].tolist()
+
+
+def test_custom_gates_change_outcome():
+    tracks = table(
+        (1, 40.0, 22.0, 26.0, 0.85, 2.0),
+        (2, 30.0, 0.5, 2.0, 0.25, 2.5),
+        (3, 12.0, 3.0, 6.0, 0.5, 0.2),
+    )
+    default = classify_motility(tracks)
+    assert default["motility"].tolist() == ["progressive", "non_progressive", "non_progressive"]
+    assert default["who_grade"].tolist() == ["b", "c", "c"]
+
+    strict = MotilityConfig(
+        progressive_str=0.9, immotile_alh_um=3.0, immotile_vap_um_s=8.0, grade_a_vsl_um_s=20.0
+    )
+    out = classify_motility(tracks, strict)
+    assert out["motility"].tolist() == ["non_progressive", "immotile", "immotile"]
+
+    lenient = MotilityConfig(progressive_vap_um_s=20.0, grade_a_vsl_um_s=20.0)
+    out = classify_motility(tracks, cfg=lenient)
+    assert out["who_grade"].tolist() == ["a", "c", "c"]
+
+
+def test_replaces_existing_columns_and_keeps_others():
+    tracks = table((1, 80.0, 40.0, 45.0, 0.89, 3.0)).assign(motility="x", who_grade="z", n=3)
+    out = classify_motility(tracks)
+    assert out.loc[0, "motility"] == "progressive" and out.loc[0, "who_grade"] == "a"
+    assert out.loc[0, "n"] == 3
+
+
+def test_missing_column_raises():
+    with pytest.raises(ValueError, match="alh_um"):
+        classify_motility(table((1, 80.0, 40.0, 45.0, 0.89, 3.0)).drop(columns="alh_um"))
+
+
+def test_summary_counts_and_percentages():
+    out = classify_motility(table(*(row for row, _, _ in CASES)))
+    s = sample_summary(out)
+    assert s["n_tracks"] == len(CASES) == 11
+    assert (s["n_progressive"], s["n_non_progressive"], s["n_immotile"]) == (3, 4, 4)
+    assert (s["n_grade_a"], s["n_grade_b"], s["n_grade_c"], s["n_grade_d"]) == (2, 1, 4, 4)
+    assert s["pct_progressive"] == pytest.approx(100 * 3 / 11)
+    total = sum(s[f"pct_{c}"] for c in MOTILITY_CLASSES)
+    assert total == pytest.approx(100.0)
+    assert sum(s[f"pct_grade_{g}"] for g in WHO_GRADES) == pytest.approx(100.0)
+    assert s["pct_motile"] == pytest.approx(100.0 - s["pct_immotile"])
+    assert all(isinstance(v, (int, float)) and not isinstance(v, np.generic) for v in s.values())
+
+
+def test_summary_empty():
+    out = classify_motility(table())
+    assert list(out.columns)[-2:] == ["motility", "who_grade"] and out.empty
+    s = sample_summary(out)
+    assert s["n_tracks"] == 0
+    for key, value in s.items():
+        assert value == 0, key
+    assert {f"pct_{c}" for c in MOTILITY_CLASSES} <= set(s)
+    assert {f"n_grade_{g}" for g in WHO_GRADES} | {"pct_motile"} <= set(s)
+
+
+def test_summary_requires_classes():
+    with pytest.raises(ValueError, match="classify_motility"):
+        sample_summary(table((1, 80.0, 40.0, 45.0, 0.89, 3.0)))
+
+
+def test_end_to_end_from_trajectories():
+    fps, n = 50.0, 51
+    t = np.arange(n) / fps
+    tracks = {
+        1: (60 * t, 2.0 * np.sin(2 * np.pi * 10 * t + 0.2)),  # 60 µm/s, straight: grade a
+        2: (np.full(n, 5.0), np.full(n, 9.0)),  # dead
+        3: (20 * np.cos(2 * np.pi * t), 20 * np.sin(2 * np.pi * t)),  # fast circle, r=20 µm
+    }
+    df = pd.concat(
+        pd.DataFrame({"track_id": k, "frame": np.arange(n), "x_px": x, "y_px": y})
+        for k, (x, y) in tracks.items()
+    )
+    out = classify_motility(kinematics_table(df, um_per_px=1.0, fps=fps))
+    assert out.set_index("track_id")["who_grade"].to_dict() == {1: "a", 2: "d", 3: "c"}

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from detect_track.config import Config, TrackerConfig
+from detect_track.errors import ConfigError
+from detect_track.tracking import available_trackers, create_tracker
+from detect_track.tracking.sort import SortTracker
+from detect_track.types import Detections, VideoMeta
+
+
+def tracker(fps=50.0, um_per_px=1.0, **kw) -> SortTracker:
+    return SortTracker(TrackerConfig(**kw), fps=fps, um_per_px=um_per_px)
+
+
+def dets(*xy) -> Detections:
+    return Detections.from_centroids(np.array(xy, dtype=float).reshape(-1, 2))
+
+
+def test_registry():
+    meta = VideoMeta("x", 50.0, 10, 100, 100, 0.5)
+    assert "sort" in available_trackers()
+    assert create_tracker("sort", Config(), meta).name == "sort"
+    with pytest.raises(ConfigError, match="unknown tracker"):
+        create_tracker("nope", Config(), meta)
+
+
+def test_empty_frames():
+    t = tracker()
+    for _ in range(3):
+        out = t.update(Detections.empty())
+        assert len(out) == 0 and out.tracker_id is not None
+
+
+def test_one_detection_keeps_id():
+    t = tracker()
+    ids = [t.update(dets((10 + 2 * i, 20))).tracker_id[0] for i in range(20)]
+    assert set(ids) == {1}
+
+
+def test_crossing_cells_keep_identity():
+    # two cells at 100 µm/s on crossing straight courses, 50 fps, 1 µm/px
+    t = tracker()
+    out = []
+    for i in range(60):
+        a = (10 + 2.0 * i, 10 + 2.0 * i)
+        b = (10 + 2.0 * i, 130 - 2.0 * i)
+        out.append(t.update(dets(a, b)).tracker_id.tolist())
+    first, last = out[0], out[-1]
+    assert first == last  # each cell keeps its own id through the crossing
+
+
+def test_gap_bridged_within_max_gap():
+    t = tracker(max_gap_s=0.2)  # 10 frames at 50 fps
+    ids = []
+    for i in range(40):
+        d = Detections.empty() if 15 <= i < 22 else dets((10 + 1.5 * i, 50))
+        out = t.update(d)
+        ids.extend(out.tracker_id.tolist())
+    assert set(ids) == {1}
+
+
+def test_gap_longer_than_max_gap_splits():
+    t = tracker(max_gap_s=0.1)  # 5 frames
+    ids = []
+    for i in range(40):
+        d = Detections.empty() if 15 <= i < 25 else dets((10 + 1.5 * i, 50))
+        ids.extend(t.update(d).tracker_id.tolist())
+    assert set(ids) == {1, 2}
+
+
+def test_gate_in_um_per_s_holds_at_any_fps():
+    # a jump of 6 µm in one frame is 300 µm/s at 50 fps (beyond the 250 µm/s gate)
+    # but only 54 µm/s at 9 fps
+    for fps, expect in ((50.0, {1, 2}), (9.0, {1})):
+        t = tracker(fps=fps)
+        t.update(dets((50, 50)))
+        ids = set(t.update(dets((56, 50))).tracker_id.tolist()) | {1}
+        assert ids == expect
+
+
+def test_reset_restarts_ids_and_instances_are_independent():
+    a, b = tracker(), tracker()
+    a.update(dets((1, 1), (50, 50)))
+    assert b.update(dets((5, 5))).tracker_id.tolist() == [1]
+    a.reset()
+    assert a.update(dets((9, 9))).tracker_id.tolist() == [1]
+
+
+def test_min_confidence_filters():
+    t = tracker(min_confidence=0.5)
+    d = Detections.from_centroids(np.array([[1.0, 1.0], [40.0, 40.0]]),
+                                  confidence=np.array([0.9, 0.1]))
+    assert len(t.update(d)) == 1
