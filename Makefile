@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-SAMPLE := datasets/samples/sim_phase_contrast/video.avi
+SAMPLE := datasets/samples/sim_phase_contrast/video.mp4
 SAMPLE_UM_PER_PX := 0.7
 
 .PHONY: demo test lint clean help

@@ -265,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DetectTrackError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # output piped into `head` & co.: not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted (finished outputs are complete; nothing half-written)",
               file=sys.stderr)

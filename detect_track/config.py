@@ -39,6 +39,7 @@ class ClassicalConfig:
     head_length_um: float = 4.5  # expected sperm head length (sets the filter scale)
     polarity: str = "auto"  # "bright" heads, "dark" heads, or "auto" (decided per video)
     threshold_sigma: float = 4.0  # detection threshold in robust noise standard deviations
+    min_contrast: float = 0.02  # ... and never below this band-passed contrast (fraction of bg)
     min_separation_um: float = 3.0  # two heads closer than this are merged into one
     min_area_um2: float = 2.0  # smallest blob area kept (above threshold)
     max_area_um2: float = 120.0  # largest blob area kept (larger blobs are debris)

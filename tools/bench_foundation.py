@@ -57,9 +57,9 @@ def one(seed: int, work: Path, extra: list[str]) -> dict:
         "um_per_px": meta["um_per_px"], "n_true": t["n_gt_tracks"], "n_pred": t["n_pred_tracks"],
         "precision": d["precision"], "recall": d["recall"], "ap50": d["ap50"],
         "hota": 100 * t["HOTA"], "mota": 100 * t["MOTA"], "idf1": 100 * t["IDF1"],
-        "idsw": t["IDSW"], "vcl_err": 100 * k["vcl_median_rel_error"],
-        "vsl_err": 100 * k["vsl_median_rel_error"], "vap_err": 100 * k["vap_median_rel_error"],
-        "motility_acc": 100 * k["motility_accuracy"], "pct_err": s["max_abs_error_pct"],
+        "idsw": t["IDSW"], "vcl_err": 100 * k["vcl_rel_err"],
+        "vsl_err": 100 * k["vsl_rel_err"], "vap_err": 100 * k["vap_rel_err"],
+        "motility_acc": 100 * k["motility_accuracy"], "pct_err": s["max_abs_err_pp"],
         "frames": res.summary["n_frames"], "pipeline_fps": res.summary["n_frames"] / (t2 - t1),
         "sim_s": t1 - t0,
     }

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 from detect_track.synth import SynthConfig, simulate  # noqa: E402
 
 SAMPLE = SynthConfig(width_px=640, height_px=480, fps=50.0, duration_s=5.0, um_per_px=0.7,
-                     n_cells=40, seed=7, look="phase_dark", video_format="avi")
+                     n_cells=40, seed=7, look="phase_dark", video_format="mp4")
 
 
 def main() -> int:

@@ -7,8 +7,10 @@ video's µm/px, so the same settings hold at any magnification. The steps, per f
 2. band-pass at the scale of a sperm head (difference of Gaussians), which
    suppresses thin faint flagella, large debris and slow shading;
 3. pick the polarity (heads brighter or darker than the background) once per video;
-4. threshold at ``threshold_sigma`` robust noise standard deviations, drop blobs whose
-   area is outside ``[min_area_um2, max_area_um2]``;
+4. threshold at ``threshold_sigma`` robust noise standard deviations, estimated per
+   tile (the noise is uneven under uneven light) and never below ``min_contrast``
+   (clean, compressed frames have almost no noise), drop blobs whose area is outside
+   ``[min_area_um2, max_area_um2]``;
 5. one detection per local maximum (closer maxima than ``min_separation_um`` merge),
    refined to the response-weighted centroid; box size from the blob's second moments.
 """
@@ -28,13 +30,26 @@ _POLARITY_FRAMES = 8  # frames used to decide the polarity in "auto" mode
 
 
 def _gauss(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur; large sigmas run on a downsampled copy (same result to ~1 %)."""
+    """Gaussian blur; large sigmas keep linear gradients exact at the borders.
+
+    For large sigmas (the background), the image is first averaged down by a factor
+    ``f``, then padded by point reflection (``2*edge - mirror``, harmless once the noise is
+    averaged away) so that shading which falls off towards a border is not mistaken for
+    objects there, blurred, and interpolated back up.
+    """
     if sigma < 4.0:
         return cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    f = int(min(8, sigma // 2))
     h, w = img.shape
+    f = int(min(8, sigma // 2))
     small = cv2.resize(img, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / f, borderType=cv2.BORDER_REFLECT)
+    sh, sw = small.shape
+    pad = int(min(3.0 * sigma / f, max(sh, sw) - 1))
+    if pad > 0 and min(sh, sw) > 1:
+        small = np.pad(small, pad, mode="reflect", reflect_type="odd")
+        small = cv2.GaussianBlur(small, (0, 0), sigma / f, borderType=cv2.BORDER_REFLECT)
+        small = small[pad:pad + sh, pad:pad + sw]
+    else:
+        small = cv2.GaussianBlur(small, (0, 0), sigma / f, borderType=cv2.BORDER_REFLECT)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -64,6 +79,7 @@ class ClassicalDetector:
         self.min_area_px = max(1.0, cfg.min_area_um2 / px_area)
         self.max_area_px = cfg.max_area_um2 / px_area
         self.win = max(2, int(round(0.6 * head_px)))  # half-size of the centroid window
+        self._tile = int(max(24, round(4.0 * self.sigma_bg)))  # noise-estimation tile, px
         self.reset()
 
     def reset(self) -> None:
@@ -111,34 +127,52 @@ class ClassicalDetector:
         resp = self.response(frame)
         return self._detect_from_response(resp * self._decide_polarity(resp))
 
+    def _noise_map(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Local median and robust noise std of the response, per tile, smoothly upsampled.
+
+        Uneven illumination makes the noise uneven after flat-fielding (a dim corner is
+        noisier); a single global threshold would flood it with false detections.
+        """
+        h, w = r.shape
+        t = max(1, min(self._tile, h, w))
+        ny, nx = -(-h // t), -(-w // t)  # tiles cover the whole frame (edge tiles mirrored)
+        padded = np.pad(r, ((0, ny * t - h), (0, nx * t - w)), mode="symmetric")
+        tiles = padded.reshape(ny, t, nx, t).transpose(0, 2, 1, 3).reshape(ny, nx, t * t)
+        tiles = tiles[:, :, ::3]
+        med = np.median(tiles, axis=2)
+        mad = 1.4826 * np.median(np.abs(tiles - med[:, :, None]), axis=2)
+        mad = np.maximum(mad, 0.25 * float(np.median(mad)) + 1e-9)
+        size = (nx * t, ny * t)
+        med_map = cv2.resize(med.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        mad_map = cv2.resize(mad.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        return med_map[:h, :w], mad_map[:h, :w]
+
     def _detect_from_response(self, r: np.ndarray) -> Detections:
         h, w = r.shape
-        sample = r[::2, ::2].ravel()
-        med = float(np.median(sample))
-        noise = 1.4826 * float(np.median(np.abs(sample - med))) + 1e-9
-        thr = med + self.cfg.threshold_sigma * noise
-        mask = (r > thr).astype(np.uint8)
+        med, noise = self._noise_map(r)
+        noise = np.maximum(noise, self.cfg.min_contrast / self.cfg.threshold_sigma)
+        snr = (r - med) / noise
+        k = self.cfg.threshold_sigma
+        mask = (snr > k).astype(np.uint8)
         if not mask.any():
             return Detections.empty()
         n_lab, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
         good = (area >= self.min_area_px) & (area <= self.max_area_px)
         good[0] = False
-        dil = cv2.dilate(r, self._peak_kernel)
-        peaks = (r >= dil) & (mask > 0)
+        dil = cv2.dilate(snr, self._peak_kernel)
+        peaks = (snr >= dil) & (mask > 0)
         ys, xs = np.nonzero(peaks)
         keep = good[labels[ys, xs]]
         ys, xs = ys[keep], xs[keep]
         if len(xs) == 0:
             return Detections.empty()
-        vals = r[ys, xs]
+        vals = snr[ys, xs]
         order = np.argsort(-vals)
         ys, xs, vals = ys[order], xs[order], vals[order]
         ys, xs, vals = self._suppress_close(ys, xs, vals)
-        cx, cy, sw, sh = self._refine(r - thr, xs, ys, labels)
-        snr = (vals - med) / noise
-        t = self.cfg.threshold_sigma
-        conf = 1.0 - 0.5 * np.exp(-(snr - t) / t)
+        cx, cy, sw, sh = self._refine(snr - k, xs, ys, labels)
+        conf = 1.0 - 0.5 * np.exp(-(vals - k) / k)
         wh = np.stack([sw, sh], axis=1)
         xy = np.stack([cx, cy], axis=1)
         xyxy = np.hstack([xy - wh / 2.0, xy + wh / 2.0])

@@ -1,5 +1,7 @@
-"""Atomic writers: every file is written to a temporary name and renamed into place,
-so an interrupted run never leaves a half-written file behind.
+"""Atomic writers for CSV and JSON results.
+
+Every file is written to a temporary name and renamed into place, so an interrupted
+run never leaves a half-written file behind.
 """
 
 from __future__ import annotations

@@ -38,12 +38,13 @@ class SynthConfig:
     duration_s: float = 5.0  # video length in seconds (n_frames = round(duration_s * fps))
     um_per_px: float = 0.7  # micrometres per pixel
     margin_um: float = 60.0  # simulated domain extends this far beyond the field on every side
+    keep_partial_heads: bool = True  # True: a track ends when its head has left the frame
     # population
     n_cells: int = 40  # sperm cells in the simulated domain (field + margin), kept constant
     frac_progressive: float = 0.5  # fraction of cells that swim progressively
     frac_non_progressive: float = 0.2  # fraction that are motile but not progressive
     crossing_pairs: int = 2  # pairs of progressive swimmers placed on crossing courses
-    n_clusters: int = 1  # agglutinates of 2-3 heads stuck together (extra cells, immotile)
+    n_clusters: int = 1  # agglutinates of 2-3 heads stuck together (immotile, + n_cells)
     n_debris: int = 15  # debris particles (1-15 µm, not in the ground truth)
     n_round_cells: int = 1  # round cells / leukocytes (8-12 µm, not in the ground truth)
     drift_um_s: float = 0.8  # speed of the slow common drift of the whole sample (µm/s)
@@ -51,13 +52,15 @@ class SynthConfig:
     # look and optics
     look: str = "random"  # "phase_bright" | "phase_dark" | "brightfield" | "random" (from seed)
     background_level: float = -1.0  # mean background grey level; < 0 = typical for the look
-    head_contrast: float = -1.0  # peak head contrast (relative); < 0 = typical for the look
-    halo_strength: float = -1.0  # halo depth as a fraction of head contrast; < 0 = by look
-    halo_width_um: float = 1.2  # Gaussian width of the halo around heads and debris (µm)
+    head_contrast: float = -1.0  # contrast of a sharp head (relative); < 0 = by look
+    halo_strength: float = -1.0  # weight of the opposite-sign halo (x head contrast); < 0 = by look
+    halo_width_um: float = 1.0  # Gaussian width of the halo around heads and debris (µm)
     flagellum_contrast: float = 0.3  # midpiece/flagellum contrast as a fraction of the head's
     blur_um: float = 0.35  # optical blur of the in-focus plane (Gaussian sigma, µm)
     defocus_frac: float = 0.12  # fraction of cells strongly out of focus
     defocus_um_max: float = 6.0  # largest defocus distance of a cell (µm)
+    z_swim_frac: float = 0.25  # fraction of motile cells drifting up/down through the focus
+    exposure_frac: float = 0.15  # shutter time / frame interval (motion blur of fast heads)
     head_size_jitter: float = 0.08  # relative spread of head length and width between cells
     abnormal_frac: float = 0.15  # fraction of heads with abnormal size or shape
     # illumination and sensor
@@ -87,8 +90,9 @@ class SynthConfig:
             (self.look in (*LOOKS, "random"), f"look must be one of {(*LOOKS, 'random')}"),
             (self.video_format in VIDEO_FORMATS, f"video_format must be one of {VIDEO_FORMATS}"),
             (1 <= self.jpeg_quality <= 100, "jpeg_quality must be in [1, 100]"),
-            (0 <= self.defocus_frac <= 1 and 0 <= self.abnormal_frac <= 1,
-             "defocus_frac and abnormal_frac must be in [0, 1]"),
+            (0 <= self.defocus_frac <= 1 and 0 <= self.abnormal_frac <= 1
+             and 0 <= self.z_swim_frac <= 1 and 0 <= self.exposure_frac <= 1,
+             "defocus_frac, abnormal_frac, z_swim_frac, exposure_frac must be in [0, 1]"),
             (self.noise_std >= 0 and self.shot_noise >= 0, "noise must be >= 0"),
             (self.blur_um >= 0 and self.halo_width_um > 0 and self.defocus_um_max >= 0,
              "blur_um and defocus_um_max must be >= 0, halo_width_um > 0"),
@@ -132,7 +136,8 @@ def random_config(seed: int, **overrides: Any) -> SynthConfig:
     """Draw a widely varied, realistic set of conditions from ``seed``.
 
     Varies the look, magnification (0.5-1.0 µm/px), frame rate (25-60 fps), cell density,
-    class mix, drift, noise, blur, defocus, illumination, vignetting, flicker, texture,
+    class mix, drift, noise, blur, defocus, swimming through the focus, motion blur,
+    illumination, vignetting, flicker, texture,
     debris, round cells, crossings, clusters, head and flagellum contrast and halo.
     Frame size and duration keep their defaults unless overridden.
 
@@ -153,7 +158,7 @@ def random_config(seed: int, **overrides: Any) -> SynthConfig:
     if rng.random() < 0.7:
         fps = float(rng.choice([25.0, 30.0, 50.0, 60.0]))
     else:
-        fps = float(round(rng.uniform(25.0, 60.0), 1))
+        fps = float(round(rng.uniform(25.0, 60.0)))  # integer: AVI stores integer rates
     um_per_px = float(round(rng.uniform(0.5, 1.0), 3))
     width = int(overrides.get("width_px", SynthConfig.width_px))
     height = int(overrides.get("height_px", SynthConfig.height_px))
@@ -164,7 +169,7 @@ def random_config(seed: int, **overrides: Any) -> SynthConfig:
     n_cells = int(np.clip(round(density * domain_mm2), 3, 160))
     frac_p = float(rng.uniform(0.1, 0.8))
     frac_np = float(rng.uniform(0.05, min(0.45, 0.95 - frac_p)))
-    base = {"phase_bright": 0.55, "phase_dark": 0.4, "brightfield": 0.2}[look]
+    base = {"phase_bright": 0.45, "phase_dark": 0.32, "brightfield": 0.18}[look]
     head_contrast = float(base * rng.uniform(0.7, 1.4))
     if look == "phase_bright":
         bg = float(rng.uniform(50, 120))
@@ -172,8 +177,8 @@ def random_config(seed: int, **overrides: Any) -> SynthConfig:
         bg = float(rng.uniform(100, 175))
     else:
         bg = float(rng.uniform(140, 210))
-    # noise from a peak signal-to-noise ratio of heads (hard but visible: 4-20)
-    snr = _loguniform(rng, 4.0, 20.0)
+    # noise from a peak signal-to-noise ratio of heads (hard but visible: 5-25)
+    snr = _loguniform(rng, 5.0, 25.0)
     noise = float(np.clip(head_contrast * bg / snr, 0.8, 12.0))
     values: dict[str, Any] = {
         "fps": fps,
@@ -190,12 +195,14 @@ def random_config(seed: int, **overrides: Any) -> SynthConfig:
         "look": look,
         "background_level": bg,
         "head_contrast": head_contrast,
-        "halo_strength": float(rng.uniform(0.2, 0.9)),
-        "halo_width_um": float(rng.uniform(0.7, 2.0)),
+        "halo_strength": float(rng.uniform(0.4, 2.0)),
+        "halo_width_um": float(rng.uniform(0.6, 1.6)),
         "flagellum_contrast": float(rng.uniform(0.1, 0.45)),
         "blur_um": float(rng.uniform(0.2, 0.8)),
-        "defocus_frac": float(rng.uniform(0.0, 0.3)),
+        "defocus_frac": float(rng.uniform(0.0, 0.2)),
         "defocus_um_max": float(rng.uniform(3.0, 10.0)),
+        "z_swim_frac": float(rng.uniform(0.0, 0.35)),
+        "exposure_frac": float(rng.choice([0.05, rng.uniform(0.0, 0.8)])),
         "head_size_jitter": float(rng.uniform(0.04, 0.12)),
         "abnormal_frac": float(rng.uniform(0.0, 0.35)),
         "illumination": float(rng.uniform(0.0, 0.35)),

@@ -18,9 +18,9 @@ Models (positions in µm, time in s, sampled at the frame times):
 All cells, debris included, share a slow common drift of the sample.
 
 The label of every life is checked against the WHO rule on its *true* kinematics
-(:func:`detect_track.kinematics.compute_kinematics` on each stretch inside the field,
-:func:`who_rule` for the class): parameters whose kinematics land near a gate are
-redrawn, so labels and rule agree for nearly all tracks.
+(:func:`detect_track.kinematics.compute_kinematics` on each stretch inside the field, the
+gates of :func:`detect_track.motility.classify_motility`): parameters whose kinematics land
+near a gate are redrawn, so labels and rule agree for nearly all tracks.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ GATE_MARGIN_STR = 0.06
 #: Stretches shorter than this many frames are not checked against the rule.
 MIN_CHECK_FRAMES = 6
 MAX_DRAWS = 40
+#: A track continues while its head box widened by this fraction of its ALH overlaps the field.
+SWING = 0.6
 
 
 @dataclass
@@ -56,6 +58,7 @@ class HeadLook:
     roll_phase: float  # initial roll angle (rad)
     contrast: float  # multiplies the look's head contrast
     defocus_um: float  # distance from the focal plane
+    z_sign: float  # +1: above the focal plane, -1: below
     gradient: float  # brightness gradient along the head (acrosome vs post-acrosome)
     vacuole: float  # depth of a small vacuole spot (0 = none)
     tail_len_um: float  # midpiece + principal piece + end piece
@@ -80,6 +83,8 @@ class Cell:
         behaviour: straight, curved, crossing, circling, wandering, twitching, brownian,
             agglutinated.
         f0: First frame of the life (0-based).
+        z: Height above (+) or below (-) the focal plane per frame (µm), for cells that
+            swim up or down out of focus; None = constant ``look.defocus_um``.
         xy: Head centre, ``(n, 2)`` µm, for frames ``f0 .. f0 + n - 1``.
         heading: Direction of the body axis / average path (rad), ``(n,)``.
         phase: Beat phase (rad), ``(n,)``; the flagellar wave and head yaw follow it.
@@ -99,6 +104,18 @@ class Cell:
     params: dict[str, Any] = field(default_factory=dict)
     cluster_id: int = -1
     tail_curv: float = 0.0  # mean curvature of the flagellum imposed by the path (1/µm)
+    z: np.ndarray | None = None  # distance from the focal plane per frame (µm); None = fixed
+
+    def height(self, k: int | slice = slice(None)) -> Any:
+        """Height above (+) or below (-) the focal plane (µm) at life frame(s) ``k``."""
+        if self.z is None:
+            z0 = self.look.z_sign * self.look.defocus_um
+            return z0 if isinstance(k, (int, np.integer)) else np.full(len(self.xy[k]), z0)
+        return self.z[k]
+
+    def defocus(self, k: int | slice = slice(None)) -> Any:
+        """Distance from the focal plane (µm) at life frame(s) ``k``."""
+        return np.abs(self.height(k))
 
     @property
     def n(self) -> int:
@@ -108,31 +125,6 @@ class Cell:
     def yaw(self) -> np.ndarray:
         """Direction of the head's long axis (rad), following the beat, ``(n,)``."""
         return self.heading + self.look.angle_amp_base * np.cos(self.phase)
-
-
-def who_rule(vcl: float, vap: float, straightness: float, alh: float,
-             cfg: MotilityConfig | None = None) -> str:
-    """WHO class from kinematics, same gates as :func:`detect_track.motility.classify_motility`.
-
-    Args:
-        vcl: Curvilinear velocity (µm/s).
-        vap: Average-path velocity (µm/s).
-        straightness: STR = VSL / VAP (ratio).
-        alh: Mean ALH (µm).
-        cfg: Gates; None uses the defaults.
-
-    Returns:
-        ``progressive``, ``non_progressive`` or ``immotile``.
-    """
-    c = MotilityConfig() if cfg is None else cfg
-    if not (math.isfinite(vap) and math.isfinite(vcl)):
-        return "immotile"
-    if vap >= c.progressive_vap_um_s and straightness >= c.progressive_str:
-        return "progressive"
-    beating = vcl >= c.immotile_vcl_um_s and math.isfinite(alh) and alh >= c.immotile_alh_um
-    if vap < c.immotile_vap_um_s and not beating:
-        return "immotile"
-    return "non_progressive"
 
 
 def _clear_of_gates(label: str, vcl: float, vap: float, straightness: float, alh: float) -> bool:
@@ -162,10 +154,6 @@ class _Domain:
         self.fx1, self.fy1 = (cfg.width_px - 0.5) * u, (cfg.height_px - 0.5) * u
         m = cfg.margin_um
         self.x0, self.y0, self.x1, self.y1 = self.fx0 - m, self.fy0 - m, self.fx1 + m, self.fy1 + m
-
-    def in_field(self, xy: np.ndarray) -> np.ndarray:
-        x, y = xy[..., 0], xy[..., 1]
-        return (x >= self.fx0) & (x < self.fx1) & (y >= self.fy0) & (y < self.fy1)
 
     def in_domain(self, xy: np.ndarray) -> np.ndarray:
         x, y = xy[..., 0], xy[..., 1]
@@ -267,7 +255,7 @@ def draw_look(rng: np.random.Generator, cfg: SynthConfig, motility: str,
     static_curv = float(rng.normal(0, 0.006))
     if motility == "immotile" and behaviour != "agglutinated":
         # dead or resting cells: still, sometimes bent or coiled tails
-        wiggle = (float(rng.uniform(0, 0.5)), float(rng.uniform(0.08, 0.3)),
+        wiggle = (float(rng.uniform(0, 0.3)), float(rng.uniform(0.08, 0.3)),
                   float(rng.uniform(0, 2 * math.pi)))
         if rng.random() < 0.15:
             static_curv = float(rng.choice([-1, 1]) * rng.uniform(0.05, 0.15))
@@ -280,6 +268,7 @@ def draw_look(rng: np.random.Generator, cfg: SynthConfig, motility: str,
         roll_phase=float(rng.uniform(0, 2 * math.pi)),
         contrast=float(np.clip(rng.normal(1.0, 0.15), 0.6, 1.5)),
         defocus_um=defocus,
+        z_sign=float(rng.choice([-1.0, 1.0])),
         gradient=float(rng.uniform(-0.35, 0.35)),
         vacuole=vacuole,
         tail_len_um=float(rng.uniform(42.0, 55.0)) if rng.random() > 0.03 else 0.0,
@@ -414,12 +403,44 @@ class _Spec:
     pair_id: int = -1
 
 
-def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True in ``mask`` as (start, stop) index pairs."""
-    if not mask.any():
+def field_segments(x: np.ndarray, y: np.ndarray, half_w: np.ndarray | float,
+                   half_h: np.ndarray | float, bounds: tuple[float, float, float, float],
+                   swing: float | None) -> list[tuple[int, int]]:
+    """Stretches (start, stop) of a head path that form one true track each.
+
+    A stretch starts when the head centre enters the field ``bounds = (x0, y0, x1, y1)``.
+    With ``swing=None`` it ends when the centre leaves the field. Otherwise it ends only when
+    the head box (half sizes ``half_w, half_h``) widened by ``swing`` (the beat's lateral
+    excursion) no longer overlaps the field, and trailing frames in which the head box
+    itself is outside the field are dropped: a head swimming along an edge or jittering
+    across it keeps its id, and a track never ends on a frame where its head is invisible.
+    """
+    x0, y0, x1, y1 = bounds
+    inside = (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
+    if not inside.any():
         return []
-    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+    if swing is None:
+        d = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
+        return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True))
+
+    def overlaps(extra: float) -> np.ndarray:
+        hw, hh = half_w + extra, half_h + extra
+        return (x + hw > x0) & (x - hw < x1) & (y + hh > y0) & (y - hh < y1)
+
+    near, seen = overlaps(swing), overlaps(0.0)
+    out: list[tuple[int, int]] = []
+    start = -1
+    for i in range(len(x) + 1):
+        if start < 0:
+            if i < len(x) and inside[i]:
+                start = i
+        elif i == len(x) or not near[i]:
+            stop = i
+            while stop > start + 1 and not seen[stop - 1]:
+                stop -= 1
+            out.append((start, stop))
+            start = -1
+    return out
 
 
 def _life_end(dom: _Domain, xy: np.ndarray) -> int:
@@ -432,9 +453,12 @@ def _life_end(dom: _Domain, xy: np.ndarray) -> int:
     return len(xy) if len(out) == 0 else first + int(out[0])
 
 
-def _check(dom: _Domain, motility: str, xy: np.ndarray, fps: float) -> bool:
+def _check(dom: _Domain, motility: str, xy: np.ndarray, fps: float, alh: float,
+           keep_partial: bool) -> bool:
     """True if every stretch inside the field gives ``motility`` with a margin."""
-    for a, b in _segments(dom.in_field(xy)):
+    bounds = (dom.fx0, dom.fy0, dom.fx1, dom.fy1)
+    swing = SWING * alh if keep_partial else None
+    for a, b in field_segments(xy[:, 0], xy[:, 1], 2.0, 2.0, bounds, swing):
         if b - a < MIN_CHECK_FRAMES:
             continue
         k = compute_kinematics(xy[a:b, 0], xy[a:b, 1], um_per_px=1.0, fps=fps)
@@ -455,7 +479,7 @@ def simulate_cells(cfg: SynthConfig, rng: np.random.Generator, drift: np.ndarray
         Cell lives ordered by ``agent_id``.
     """
     dom = _Domain(cfg)
-    nf, fps = cfg.n_frames, cfg.fps
+    nf = cfg.n_frames
     n_p = int(round(cfg.n_cells * cfg.frac_progressive))
     n_np = min(cfg.n_cells - n_p, int(round(cfg.n_cells * cfg.frac_non_progressive)))
     n_im = cfg.n_cells - n_p - n_np
@@ -527,7 +551,8 @@ def _make_cell(cfg: SynthConfig, dom: _Domain, rng: np.random.Generator, spec: _
             xy = xy - xy[frame] + point  # both cells of the pair reach the point together
         xy = xy + drift[spec.f0:] - drift[spec.f0]
         best = (xy, heading, phase, params)
-        if _check(dom, spec.motility, xy[: _life_end(dom, xy)], fps):
+        if _check(dom, spec.motility, xy[: _life_end(dom, xy)], fps,
+                  float(params.get("target_alh_um", 0.0)), cfg.keep_partial_heads):
             checked = True
             break
     assert best is not None
@@ -539,7 +564,19 @@ def _make_cell(cfg: SynthConfig, dom: _Domain, rng: np.random.Generator, spec: _
     look = draw_look(rng, cfg, spec.motility, spec.behaviour)
     cell = Cell(agent_id, spec.motility, spec.behaviour, spec.f0, xy[:end], heading[:end],
                 phase[:end], look, params, tail_curv=tail_curv)
+    if spec.motility != "immotile" and rng.random() < cfg.z_swim_frac:
+        cell.z = _z_path(rng, end, fps, look.z_sign * look.defocus_um, cfg.defocus_um_max)
     return cell, exit_xy
+
+
+def _z_path(rng: np.random.Generator, n: int, fps: float, z0: float, z_max: float) -> np.ndarray:
+    """Height above the focal plane of a cell swimming slowly up or down (reflected)."""
+    t = np.arange(n) / fps
+    vz = float(rng.choice([-1, 1]) * rng.uniform(0.3, 1.5))
+    z = z0 + vz * t + np.cumsum(rng.normal(0, 0.05, n))
+    lim = max(z_max * 0.8, 2.0)
+    z = np.abs((z + lim) % (4 * lim) - 2 * lim) - lim  # reflect into [-lim, lim]
+    return z
 
 
 def _motion(cfg: SynthConfig, rng: np.random.Generator, spec: _Spec, n: int, start: np.ndarray,
@@ -554,7 +591,7 @@ def _motion(cfg: SynthConfig, rng: np.random.Generator, spec: _Spec, n: int, sta
         return _wandering(rng, n, fps, start, heading0)
     if b == "twitching":
         return _twitching(rng, n, fps, start, heading0)
-    d = float(np.clip(cfg.brownian_um2_s * rng.lognormal(0, 0.5), 0.02, 0.5))
+    d = float(np.clip(cfg.brownian_um2_s * rng.lognormal(0, 0.5), 0.03, 0.4))
     return _brownian(rng, n, fps, start, heading0, d)
 
 

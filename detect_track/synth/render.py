@@ -7,11 +7,13 @@ Image model (per pixel, grey levels)::
 ``B`` is the static background (level, smooth uneven illumination, vignetting, faint
 texture, out-of-focus dust, fixed-pattern noise); ``O`` the signed relative contrast of all
 objects. Every object is a sharp "density" map ``m`` (anti-aliased, sub-pixel position)
-seen through a phase-contrast-like point spread: ``c * G(s1) * m - c * h * G(s2) * m``
+seen through a phase-contrast-like point spread: ``c ((1 + h) G(s1) * m - h G(s2) * m)``
 (a difference of Gaussians: the object with its sign, a halo of the opposite sign around
-it). ``s1`` grows with the object's distance from the focal plane, which also lowers its
-contrast. Noise is Gaussian read noise plus shot-like noise whose variance grows with the
-signal.
+it; ``c`` carries the look's polarity). ``s1`` grows with the object's distance from the
+focal plane, which also lowers its contrast (and reverses it well below the plane). Fast
+heads are smeared over the exposure time. Flagella are thin travelling-wave curves splatted
+into one layer that goes through the same optics. Noise is Gaussian read noise plus
+shot-like noise whose variance grows with the signal.
 
 Coordinates are in pixels with pixel centres at integers (0-based), x = column.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -48,9 +51,9 @@ class LookStyle:
 def resolve_style(cfg: SynthConfig, look: str) -> LookStyle:
     """Fill in look-dependent defaults (negative config values mean "typical")."""
     table = {  # polarity, background, head contrast, halo, tail factor
-        "phase_bright": (1.0, 85.0, 0.6, 0.55, 1.0),
-        "phase_dark": (-1.0, 140.0, 0.42, 0.6, 1.0),
-        "brightfield": (-1.0, 180.0, 0.22, 0.3, 0.5),
+        "phase_bright": (1.0, 85.0, 0.45, 1.2, 1.0),
+        "phase_dark": (-1.0, 140.0, 0.32, 1.3, 1.0),
+        "brightfield": (-1.0, 180.0, 0.18, 0.6, 0.5),
     }
     pol, bg, hc, halo, tail = table[look]
     return LookStyle(
@@ -91,9 +94,14 @@ def _stamp(dst: np.ndarray, patch: np.ndarray, x: float, y: float) -> None:
 
 
 def _dog(m: np.ndarray, s1: float, s2: float, c: float, halo: float) -> np.ndarray:
+    """Phase-contrast-like image of a density map: ``c ((1 + h) G(s1) m - h G(s2) m)``.
+
+    The object keeps (and slightly raises) its contrast ``c``; a halo of the opposite sign,
+    of depth about ``h`` times the object's low-frequency content, surrounds it.
+    """
     g1 = cv2.GaussianBlur(m, (0, 0), s1, borderType=cv2.BORDER_CONSTANT)
     g2 = cv2.GaussianBlur(m, (0, 0), s2, borderType=cv2.BORDER_CONSTANT)
-    return (c * g1 - c * halo * g2).astype(np.float32)
+    return cv2.addWeighted(g1, c * (1 + halo), g2, -c * halo, 0.0)
 
 
 def _ellipse_cover(dx: np.ndarray, dy: np.ndarray, angle: float, a: float, b: float,
@@ -113,6 +121,22 @@ def _ellipse_cover(dx: np.ndarray, dy: np.ndarray, angle: float, a: float, b: fl
     grad = np.sqrt((un / a) ** 2 + (vn / bu) ** 2) / np.maximum(r, 1e-6)
     d = (r - 1.0) / np.maximum(grad, 1e-6)
     return np.clip(0.5 - d, 0.0, 1.0), un, vn
+
+
+def head_geometry(cell: Cell, fps: float, px_per_um: float,
+                  k: int | slice = slice(None)) -> tuple[Any, Any, Any, float, Any]:
+    """Head centre x, y (px), long-axis angle (rad), half length and apparent half width (px).
+
+    The apparent width oscillates as the flattened head rolls about its long axis; the
+    angle follows the beat (yaw). ``k`` selects frames of the cell's life (default all).
+    """
+    lk = cell.look
+    xy = cell.xy[k] * px_per_um
+    yaw = cell.heading[k] + lk.angle_amp_base * np.cos(cell.phase[k])
+    frames = cell.f0 + np.arange(cell.n)[k]
+    roll = lk.roll_phase + 2 * math.pi * lk.roll_hz * frames / fps
+    width = lk.width_um * (lk.roll_min + (1 - lk.roll_min) * np.abs(np.cos(roll)))
+    return xy[..., 0], xy[..., 1], yaw, lk.length_um / 2 * px_per_um, width / 2 * px_per_um
 
 
 class Renderer:
@@ -187,6 +211,8 @@ class Renderer:
             patch = np.exp(-(xx ** 2 + yy ** 2) / (2 * s * s)).astype(np.float32)
             _stamp(obj, patch * float(rng.uniform(-0.3, 0.3)), rng.uniform(0, w),
                    rng.uniform(0, h))
+        for _ in range(int(rng.integers(0, 6))):  # hot / dead pixels
+            obj[int(rng.integers(0, h)), int(rng.integers(0, w))] += rng.uniform(-0.4, 0.6)
         column = rng.normal(0, 0.002, w).astype(np.float32)
         bg = self.style.background * np.clip(field, 0.1, None) * (1 + tex + obj + column)
         return bg.astype(np.float32)
@@ -204,14 +230,22 @@ class Renderer:
             out[i] = v
         return (1 + self.cfg.flicker * out).astype(np.float32)
 
-    def _optics(self, defocus_um: float) -> tuple[float, float, float, float]:
-        """Blur sigmas (px), contrast factor and halo factor of an object at a defocus."""
+    def _optics(self, z_um: float) -> tuple[float, float, float, float]:
+        """Blur sigmas (px), contrast factor and halo factor of an object at height ``z_um``.
+
+        Away from the focal plane the object blurs and loses contrast; below it (z < 0)
+        the contrast of a phase object fades through zero and reverses, as when focusing
+        through a cell in a phase-contrast microscope.
+        """
         cfg = self.cfg
-        blur_um = math.hypot(cfg.blur_um, DEFOCUS_BLUR_PER_UM * defocus_um)
+        d = abs(z_um)
+        blur_um = math.hypot(cfg.blur_um, DEFOCUS_BLUR_PER_UM * d)
         s1 = max(0.35, blur_um * self.px_per_um)
         s2 = math.hypot(s1, cfg.halo_width_um * self.px_per_um)
-        contrast = 1.0 / math.sqrt(1 + (defocus_um / DEFOCUS_CONTRAST_UM) ** 2)
-        halo = self.style.halo * (1 + 0.25 * defocus_um)
+        contrast = 1.0 / math.sqrt(1 + (d / DEFOCUS_CONTRAST_UM) ** 2)
+        if z_um < -2.5 and self.style.name != "brightfield":
+            contrast *= 1.0 - 1.5 * min(1.0, (-z_um - 2.5) / 3.0)
+        halo = self.style.halo * (1 + 0.15 * d)
         return s1, s2, contrast, halo
 
     def _debris(self, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -224,8 +258,7 @@ class Renderer:
         items = [("debris", i) for i in range(cfg.n_debris)]
         items += [("round", i) for i in range(cfg.n_round_cells)]
         for kind, _ in items:
-            defocus = float(abs(rng.normal(0, 2.0)))
-            s1, s2, cf, halo = self._optics(defocus)
+            s1, s2, cf, halo = self._optics(float(rng.normal(0, 2.0)))
             if kind == "round":
                 rad = rng.uniform(4.0, 6.0) * ppu
                 half = int(math.ceil(rad + 3 * s2 + 2))
@@ -279,76 +312,84 @@ class Renderer:
 
     def head_state(self, cell: Cell, frame: int) -> tuple[float, float, float, float, float]:
         """Head centre (px), yaw (rad), half length and apparent half width (px)."""
-        k = frame - cell.f0
-        x, y = cell.xy[k] * self.px_per_um
-        lk = cell.look
-        yaw = float(cell.heading[k] + lk.angle_amp_base * math.cos(cell.phase[k]))
-        roll = lk.roll_phase + 2 * math.pi * lk.roll_hz * frame / self.cfg.fps
-        width = lk.width_um * (lk.roll_min + (1 - lk.roll_min) * abs(math.cos(roll)))
-        return float(x), float(y), yaw, lk.length_um / 2 * self.px_per_um, width / 2 * \
-            self.px_per_um
+        x, y, yaw, a, b = head_geometry(cell, self.cfg.fps, self.px_per_um, frame - cell.f0)
+        return float(x), float(y), float(yaw), float(a), float(b)
 
     def _draw_head(self, obj: np.ndarray, cell: Cell, frame: int) -> None:
         x, y, yaw, a, b = self.head_state(cell, frame)
         lk = cell.look
-        s1, s2, cf, halo = self._optics(lk.defocus_um)
-        half = int(math.ceil(a * 1.25 + 3 * s2 + 1))
+        k = frame - cell.f0
+        s1, s2, cf, halo = self._optics(float(cell.height(k)))
+        # motion during the exposure, centred on the frame time (central difference)
+        k0, k1 = max(k - 1, 0), min(k + 1, cell.n - 1)
+        vx, vy = (cell.xy[k1] - cell.xy[k0]) * self.px_per_um / max(k1 - k0, 1)
+        smear = self.cfg.exposure_frac * math.hypot(vx, vy)
+        n_sub = 1 if smear < 0.35 else min(8, int(math.ceil(smear / 0.35)) + 1)
+        half = int(math.ceil(a * 1.25 + 3 * s2 + 1 + smear / 2))
         ix, iy = int(round(x)), int(round(y))
         if ix + half < 0 or iy + half < 0 or ix - half >= self.w or iy - half >= self.h:
             return
         r = np.arange(-half, half + 1, dtype=np.float32)
-        dx = (r + (ix - x))[None, :]
-        dy = (r + (iy - y))[:, None]
-        m, un, vn = _ellipse_cover(dx, dy, yaw, a, b, lk.pear)
-        m = m * (1 + lk.gradient * un)
-        if lk.vacuole > 0:
-            m = m * (1 - lk.vacuole * np.exp(-((un - 0.3) ** 2 + vn ** 2) / 0.05))
+        m = np.zeros((2 * half + 1, 2 * half + 1), np.float32)
+        for j in range(n_sub):
+            f = (j / (n_sub - 1) - 0.5) * self.cfg.exposure_frac if n_sub > 1 else 0.0
+            dx = (r + (ix - x - f * vx))[None, :]
+            dy = (r + (iy - y - f * vy))[:, None]
+            cov, un, vn = _ellipse_cover(dx, dy, yaw, a, b, lk.pear)
+            cov = cov * (1 + lk.gradient * un)
+            if lk.vacuole > 0:
+                cov = cov * (1 - lk.vacuole * np.exp(-((un - 0.3) ** 2 + vn ** 2) / 0.05))
+            m += cov
+        m /= n_sub
         edge_on = 1 + 0.25 * (1 - (b * 2 / self.px_per_um) / max(lk.width_um, 1e-6))
         c = self.style.polarity * self.style.head_contrast * lk.contrast * cf * edge_on
-        patch = _dog(m.astype(np.float32), s1, s2, c, halo)
+        patch = _dog(m, s1, s2, c, halo)
         _add(obj, patch, iy - half, ix - half)
 
     def _tails(self, cells: list[Cell], frame: int) -> np.ndarray | None:
-        """Splat the flagella of ``cells`` into a sharp line-density layer."""
+        """Splat the flagella of ``cells`` into a sharp line-density layer.
+
+        Each flagellum is a curve of tangent angles ``heading + pi + curvature * s +
+        A(s) cos(k s - phase) + still bends`` along its arc length ``s`` (a travelling wave
+        whose amplitude grows towards the end), attached to the back of the head, sampled
+        every 0.45 px and splatted bilinearly; contrast is higher on the midpiece, tapers
+        along the flagellum and fades where it leaves the focal plane.
+        """
+        cells = [c for c in cells if c.look.tail_len_um > 0]
+        if not cells:
+            return None
         ppu = self.px_per_um
         ds = 0.45 / ppu  # µm between samples (< 0.5 px)
-        xs, ys, ws = [], [], []
         line = math.sqrt(2 * math.pi) * self.tail_s1 * ds * ppu
         base_c = (self.style.polarity * self.style.head_contrast * self.cfg.flagellum_contrast
                   * self.style.tail_factor)
-        for cell in cells:
+        n = len(cells)
+        par = np.empty((n, 16))
+        for i, cell in enumerate(cells):
             lk = cell.look
-            if lk.tail_len_um <= 0:
-                continue
             k = frame - cell.f0
             x, y, yaw, a, _ = self.head_state(cell, frame)
-            ns = int(lk.tail_len_um / ds)
-            s = np.arange(ns) * ds
-            heading = float(cell.heading[k])
-            ph = float(cell.phase[k])
-            kw = 2 * math.pi / lk.wavelength_um
-            amp = lk.angle_amp_base + (lk.angle_amp_end - lk.angle_amp_base) * s / lk.tail_len_um
-            w0, w1, w2 = lk.static_wiggle
-            ang = (heading + math.pi + (cell.tail_curv + lk.static_curv) * s
-                   + amp * np.cos(kw * s - ph) + w0 * np.sin(w1 * s + w2))
-            px = (x - a * math.cos(yaw)) + np.cumsum(np.cos(ang)) * ds * ppu
-            py = (y - a * math.sin(yaw)) + np.cumsum(np.sin(ang)) * ds * ppu
-            taper = np.where(s < lk.midpiece_um, 1.6,
-                             1.0 - 0.5 * (s - lk.midpiece_um) / lk.tail_len_um)
-            taper = np.where(s > lk.tail_len_um - 5.0, 0.35, taper)
-            fade = np.exp(-s / lk.tail_fade_um)
-            defocus = 1.0 / (1 + (lk.defocus_um / 1.5) ** 2)
-            wgt = base_c * lk.tail_contrast * defocus * line * taper * fade
-            if lk.droplet > 0:
-                j = min(ns - 1, int(lk.midpiece_um * 0.8 / ds))
-                wgt[j] += base_c * lk.droplet * 4 * line
-            xs.append(px)
-            ys.append(py)
-            ws.append(wgt)
-        if not xs:
-            return None
-        px, py, wgt = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
-        keep = (px > -1) & (px < self.w) & (py > -1) & (py < self.h)
+            focus = 1.0 / (1 + (float(cell.defocus(k)) / 1.5) ** 2)
+            par[i] = (x - a * math.cos(yaw), y - a * math.sin(yaw), cell.heading[k],
+                      cell.phase[k], 2 * math.pi / lk.wavelength_um, lk.angle_amp_base,
+                      lk.angle_amp_end, lk.tail_len_um, cell.tail_curv + lk.static_curv,
+                      *lk.static_wiggle, lk.midpiece_um, lk.tail_fade_um,
+                      base_c * lk.tail_contrast * focus * line, lk.droplet * base_c * 4 * line)
+        (bx, by, heading, ph, kw, amp0, amp1, length, curv, w0, w1, w2, mid, fade, c,
+         drop) = (par[:, j:j + 1] for j in range(16))
+        s = np.arange(int(par[:, 7].max() / ds) + 1) * ds
+        frac = s / length
+        ang = (heading + math.pi + curv * s + (amp0 + (amp1 - amp0) * frac) * np.cos(kw * s - ph)
+               + w0 * np.sin(w1 * s + w2))
+        px = bx + np.cumsum(np.cos(ang), 1) * (ds * ppu)
+        py = by + np.cumsum(np.sin(ang), 1) * (ds * ppu)
+        taper = np.where(s < mid, 1.6, 1.0 - 0.5 * (s - mid) / length)
+        taper = np.where(s > length - 5.0, 0.35, taper)
+        wgt = c * taper * np.exp(-s / fade) * (s < length)
+        j_drop = np.minimum((mid[:, 0] * 0.8 / ds).astype(np.int64), len(s) - 1)
+        wgt[np.arange(n), j_drop] += drop[:, 0]
+        px, py, wgt = px.ravel(), py.ravel(), wgt.ravel()
+        keep = (px > -1) & (px < self.w) & (py > -1) & (py < self.h) & (wgt != 0)
         px, py, wgt = px[keep], py[keep], wgt[keep]
         x0, y0 = np.floor(px).astype(np.int64), np.floor(py).astype(np.int64)
         fx, fy = px - x0, py - y0
@@ -377,13 +418,14 @@ class Renderer:
             _stamp(obj, patch, float(path[frame, 0]), float(path[frame, 1]))
         for c in cells:
             self._draw_head(obj, c, frame)
-        img = self.background * self.flicker[frame]
-        img *= 1 + obj
+        obj += 1.0
+        img = cv2.multiply(self.background, obj, scale=float(self.flicker[frame]))
         noise = self.noise_rng.standard_normal(out=self._noise, dtype=np.float32)
         if self.cfg.shot_noise > 0:
-            var = np.maximum(img, 0) * self.cfg.shot_noise + self.cfg.noise_std ** 2
-            img += noise * np.sqrt(var)
+            np.maximum(img, 0, out=obj)
+            var = cv2.addWeighted(obj, self.cfg.shot_noise, obj, 0.0, self.cfg.noise_std ** 2)
+            img += cv2.multiply(noise, cv2.sqrt(var))
         else:
             img += noise * self.cfg.noise_std
-        np.clip(img, 0, 255, out=img)
-        return (img + 0.5).astype(np.uint8)
+        np.maximum(img, 0, out=img)
+        return cv2.convertScaleAbs(img)  # rounds and saturates at 255
