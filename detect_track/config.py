@@ -38,11 +38,12 @@ class ClassicalConfig:
 
     head_length_um: float = 4.5  # expected sperm head length (sets the filter scale)
     polarity: str = "auto"  # "bright" heads, "dark" heads, or "auto" (decided per video)
-    threshold_sigma: float = 4.0  # detection threshold in robust noise standard deviations
+    threshold_sigma: float = 4.5  # detection threshold in robust noise standard deviations
+    score_midpoint_sigma: float = 4.5  # response (in noise std) that gets confidence 0.5
     min_contrast: float = 0.02  # ... and never below this band-passed contrast (fraction of bg)
-    min_separation_um: float = 3.0  # two heads closer than this are merged into one
-    min_area_um2: float = 2.0  # smallest blob area kept (above threshold)
-    max_area_um2: float = 120.0  # largest blob area kept (larger blobs are debris)
+    min_separation_um: float = 4.0  # two heads closer than this are merged into one
+    min_area_um2: float = 4.0  # smallest head area kept (measured at half the peak height)
+    max_area_um2: float = 120.0  # largest blob above threshold kept (larger: debris)
     background_sigma_um: float = 12.0  # scale of the removed background (uneven light)
 
 
@@ -63,7 +64,9 @@ class TrackerConfig:
     gate_min_um: float = 3.0  # association gate never smaller than this
     max_gap_s: float = 0.2  # a track survives this long without a detection
     min_track_s: float = 0.5  # shorter tracks are dropped from the results
-    min_confidence: float = 0.0  # detections below this score are ignored
+    high_confidence: float = 0.5  # detections at least this sure can start tracks
+    min_confidence: float = 0.1  # weaker ones (down to this) can only extend existing tracks
+    min_confident_fraction: float = 0.5  # tracks with fewer confident detections are dropped
     process_noise_um_s2: float = 2000.0  # Kalman acceleration noise (std, µm/s²)
     measurement_noise_um: float = 0.5  # Kalman centroid measurement noise (std, µm)
 

@@ -115,7 +115,9 @@ def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
     """Turn raw tracked detections into the trajectory table.
 
     Drops tracks shorter than ``tracker.min_track_s`` (or with fewer than 2 detections),
-    fills bridged gaps with interpolated rows (``interpolated = True``), adds time and µm.
+    and tracks in which fewer than ``tracker.min_confident_fraction`` of the detections
+    reach ``tracker.high_confidence`` (chains of weak candidates); fills bridged gaps
+    with interpolated rows (``interpolated = True``); adds time and µm.
 
     Args:
         rows: Columns ``frame, track_id, x_px, y_px, w_px, h_px, class_name, confidence``.
@@ -132,7 +134,9 @@ def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
     g = rows.groupby("track_id")["frame"]
     span = g.transform("max") - g.transform("min")
     count = g.transform("size")
-    keep = (span / meta.fps >= cfg.tracker.min_track_s - 1e-9) & (count >= 2)
+    confident = (rows["confidence"] >= cfg.tracker.high_confidence).groupby(rows["track_id"])
+    keep = ((span / meta.fps >= cfg.tracker.min_track_s - 1e-9) & (count >= 2)
+            & (confident.transform("mean") >= cfg.tracker.min_confident_fraction))
     traj = _fill_gaps(rows[keep])
     if len(traj) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})

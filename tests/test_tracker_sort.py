@@ -91,3 +91,21 @@ def test_min_confidence_filters():
     d = Detections.from_centroids(np.array([[1.0, 1.0], [40.0, 40.0]]),
                                   confidence=np.array([0.9, 0.1]))
     assert len(t.update(d)) == 1
+
+
+def test_weak_detections_extend_but_never_start_tracks():
+    t = tracker(high_confidence=0.5, min_confidence=0.1)
+    weak = Detections.from_centroids(np.array([[80.0, 80.0]]), confidence=0.2)
+    assert len(t.update(weak)) == 0  # a weak detection alone starts nothing
+    ids = t.update(dets((10, 10))).tracker_id.tolist()
+    for i in range(1, 5):  # the same cell, now faint, keeps its id
+        d = Detections.from_centroids(np.array([[10.0 + i, 10.0]]), confidence=0.2)
+        assert t.update(d).tracker_id.tolist() == ids
+
+
+def test_tracks_do_not_jump_beyond_max_speed():
+    # one cell still, a second appears 20 µm away: never linked at 50 fps
+    t = tracker()
+    a = t.update(dets((50, 50))).tracker_id.tolist()
+    b = t.update(dets((70, 50))).tracker_id.tolist()
+    assert a != b

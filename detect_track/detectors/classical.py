@@ -4,15 +4,17 @@ No weights are needed. All sizes are configured in µm and converted with the
 video's µm/px, so the same settings hold at any magnification. The steps, per frame:
 
 1. divide by a smooth background (removes uneven illumination);
-2. band-pass at the scale of a sperm head (difference of Gaussians), which
-   suppresses thin faint flagella, large debris and slow shading;
-3. pick the polarity (heads brighter or darker than the background) once per video;
+2. pick the polarity (heads brighter or darker than the background) once per video;
+3. open (grey morphology) with a disk narrower than a head but wider than a flagellum,
+   which removes tails and midpieces, then band-pass at the scale of a sperm head
+   (difference of Gaussians), which suppresses large debris and slow shading;
 4. threshold at ``threshold_sigma`` robust noise standard deviations, estimated per
    tile (the noise is uneven under uneven light) and never below ``min_contrast``
-   (clean, compressed frames have almost no noise), drop blobs whose area is outside
-   ``[min_area_um2, max_area_um2]``;
+   (clean, compressed frames have almost no noise); drop blobs larger than
+   ``max_area_um2`` (debris, round cells);
 5. one detection per local maximum (closer maxima than ``min_separation_um`` merge),
-   refined to the response-weighted centroid; box size from the blob's second moments.
+   refined to the centroid of the response above half the peak; peaks whose half-height
+   area is below ``min_area_um2`` (specks) are dropped; box size from second moments.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from detect_track.detectors.base import register_detector
 from detect_track.types import Detections, VideoMeta
 
 _POLARITY_FRAMES = 8  # frames used to decide the polarity in "auto" mode
+_SCORE_WIDTH_SIGMA = 0.75  # confidence = logistic((snr - midpoint) / width)
 
 
 def _gauss(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -80,6 +83,8 @@ class ClassicalDetector:
         self.max_area_px = cfg.max_area_um2 / px_area
         self.win = max(2, int(round(0.6 * head_px)))  # half-size of the centroid window
         self._tile = int(max(24, round(4.0 * self.sigma_bg)))  # noise-estimation tile, px
+        k_open = max(3, 2 * int(round(0.2 * head_px)) + 1)  # odd, ~40 % of a head's length
+        self._open_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k_open, k_open))
         self.reset()
 
     def reset(self) -> None:
@@ -88,29 +93,43 @@ class ClassicalDetector:
         self._votes: list[float] = []
 
     # -- steps ----------------------------------------------------------------------------------
-    def response(self, frame: np.ndarray) -> np.ndarray:
-        """Band-pass response ``(H, W)`` float32 (unsigned polarity: heads may be + or -)."""
+    def flat_field(self, frame: np.ndarray) -> np.ndarray:
+        """Relative contrast ``I / background - 1`` as float32 ``(H, W)``."""
         img = np.asarray(frame)
         if img.ndim == 3:
             img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
         img = img.astype(np.float32)
         bg = _gauss(img, self.sigma_bg)
-        flat = img / np.maximum(bg, max(1e-3, float(bg.mean()) * 0.05)) - 1.0
-        small = cv2.GaussianBlur(flat, (0, 0), self.sigma_small, borderType=cv2.BORDER_REFLECT)
-        large = _gauss(flat, self.sigma_large)
-        return small - large
+        return img / np.maximum(bg, max(1e-3, float(bg.mean()) * 0.05)) - 1.0
 
-    def _decide_polarity(self, resp: np.ndarray) -> float:
+    def band_pass(self, flat: np.ndarray) -> np.ndarray:
+        """Difference of Gaussians at the head scale ``(H, W)``."""
+        small = cv2.GaussianBlur(flat, (0, 0), self.sigma_small, borderType=cv2.BORDER_REFLECT)
+        return small - _gauss(flat, self.sigma_large)
+
+    def response(self, frame: np.ndarray, polarity: float) -> np.ndarray:
+        """Head response ``(H, W)`` float32 for heads of the given polarity (+1 bright, -1 dark).
+
+        The polarity-signed contrast is opened with a disk narrower than a head but wider
+        than a flagellum, so thin tails and midpieces vanish while heads keep their shape,
+        then band-passed.
+        """
+        flat = self.flat_field(frame) * np.float32(polarity)
+        opened = cv2.morphologyEx(flat, cv2.MORPH_OPEN, self._open_kernel,
+                                  borderType=cv2.BORDER_REFLECT)
+        return self.band_pass(opened)
+
+    def _decide_polarity(self, frame: np.ndarray) -> float:
         if self._polarity:
             return self._polarity
-        sample = resp[::2, ::2]
+        sample = self.band_pass(self.flat_field(frame))[::2, ::2]
         hi = float(np.percentile(sample, 99.9))
         lo = -float(np.percentile(sample, 0.1))
         self._votes.append(hi - lo)
+        sign = 1.0 if np.median(self._votes) >= 0 else -1.0
         if len(self._votes) >= _POLARITY_FRAMES:
-            self._polarity = 1.0 if np.median(self._votes) >= 0 else -1.0
-            return self._polarity
-        return 1.0 if np.median(self._votes) >= 0 else -1.0
+            self._polarity = sign
+        return sign
 
     def detect(self, frame: np.ndarray) -> Detections:
         """Detect sperm heads in one frame.
@@ -119,13 +138,14 @@ class ClassicalDetector:
             frame: Grayscale ``(H, W)`` or BGR ``(H, W, 3)`` image, any numeric dtype.
 
         Returns:
-            Detections (class 0 = sperm) with boxes in pixels, scores in ``[0.5, 1)``.
+            Detections (class 0 = sperm) with boxes in pixels. Scores are a logistic function
+            of the peak's signal-to-noise ratio (0.5 at ``score_midpoint_sigma``); weak
+            candidates down to ``threshold_sigma`` are included with low scores.
         """
         frame = np.asarray(frame)
         if frame.size == 0 or min(frame.shape[:2]) < 3:
             return Detections.empty()
-        resp = self.response(frame)
-        return self._detect_from_response(resp * self._decide_polarity(resp))
+        return self._detect_from_response(self.response(frame, self._decide_polarity(frame)))
 
     def _noise_map(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Local median and robust noise std of the response, per tile, smoothly upsampled.
@@ -158,7 +178,7 @@ class ClassicalDetector:
             return Detections.empty()
         n_lab, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-        good = (area >= self.min_area_px) & (area <= self.max_area_px)
+        good = area <= self.max_area_px  # (the smallest size is checked per peak below)
         good[0] = False
         dil = cv2.dilate(snr, self._peak_kernel)
         peaks = (snr >= dil) & (mask > 0)
@@ -171,8 +191,10 @@ class ClassicalDetector:
         order = np.argsort(-vals)
         ys, xs, vals = ys[order], xs[order], vals[order]
         ys, xs, vals = self._suppress_close(ys, xs, vals)
-        cx, cy, sw, sh = self._refine(snr - k, xs, ys, labels)
-        conf = 1.0 - 0.5 * np.exp(-(vals - k) / k)
+        cx, cy, sw, sh, half_area = self._refine(snr, xs, ys, labels, vals)
+        big = half_area >= self.min_area_px
+        cx, cy, sw, sh, vals = cx[big], cy[big], sw[big], sh[big], vals[big]
+        conf = 1.0 / (1.0 + np.exp(-(vals - self.cfg.score_midpoint_sigma) / _SCORE_WIDTH_SIGMA))
         wh = np.stack([sw, sh], axis=1)
         xy = np.stack([cx, cy], axis=1)
         xyxy = np.hstack([xy - wh / 2.0, xy + wh / 2.0])
@@ -198,17 +220,28 @@ class ClassicalDetector:
         keep = ~removed
         return ys[keep], xs[keep], vals[keep]
 
-    def _refine(self, r: np.ndarray, xs: np.ndarray, ys: np.ndarray, labels: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Response-weighted centroid and extent in a window around each peak."""
-        h, w = r.shape
+    def _refine(self, snr: np.ndarray, xs: np.ndarray, ys: np.ndarray, labels: np.ndarray,
+                peak: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Centroid, extent and area of each peak, measured at half its own height.
+
+        Weighting by ``snr - peak / 2`` (not by ``snr - threshold``) keeps the centroid on
+        the head whatever the threshold, even when a faint head's blob merges with its
+        midpiece or a neighbour at a low threshold.
+
+        Returns:
+            ``cx, cy`` (N,) px, ``w, h`` (N,) px (4 standard deviations of the weights),
+            ``area`` (N,) px: pixels above half the peak.
+        """
+        h, w = snr.shape
         k = self.win
         off = np.arange(-k, k + 1)
         wy = np.clip(ys[:, None] + off[None, :], 0, h - 1)  # (N, 2k+1)
         wx = np.clip(xs[:, None] + off[None, :], 0, w - 1)
-        patch = r[wy[:, :, None], wx[:, None, :]]  # (N, 2k+1, 2k+1)
+        patch = snr[wy[:, :, None], wx[:, None, :]]  # (N, 2k+1, 2k+1)
         same = labels[wy[:, :, None], wx[:, None, :]] == labels[ys, xs][:, None, None]
-        wgt = np.where(same, np.maximum(patch, 0.0), 0.0).astype(np.float64)
+        excess = patch - 0.5 * peak[:, None, None]
+        wgt = np.where(same, np.maximum(excess, 0.0), 0.0).astype(np.float64)
+        area = ((excess >= 0) & same).sum(axis=(1, 2)).astype(np.float64)
         tot = wgt.sum(axis=(1, 2)) + 1e-12
         gy = wy[:, :, None].astype(np.float64)
         gx = wx[:, None, :].astype(np.float64)
@@ -219,7 +252,7 @@ class ClassicalDetector:
         lo, hi = 0.5 * self.head_px, 2.0 * self.head_px
         sw = np.clip(4.0 * np.sqrt(vx), lo, hi)
         sh = np.clip(4.0 * np.sqrt(vy), lo, hi)
-        return cx, cy, sw, sh
+        return cx, cy, sw, sh, area
 
     def detect_batch(self, frames: Iterable[np.ndarray]) -> list[Detections]:
         """Detect in each frame in turn."""

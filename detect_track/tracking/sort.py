@@ -88,53 +88,69 @@ class SortTracker:
     def _gate_um(self, misses: np.ndarray) -> np.ndarray:
         return np.maximum(self.cfg.gate_min_um, self.cfg.max_speed_um_s * self.dt * (misses + 1))
 
+    def _associate(self, track_idx: np.ndarray, z: np.ndarray, det_idx: np.ndarray
+                   ) -> list[tuple[int, int]]:
+        """Hungarian assignment of tracks to detections; returns gated (track, det) pairs."""
+        if len(track_idx) == 0 or len(det_idx) == 0:
+            return []
+        tracks = [self._tracks[i] for i in track_idx]
+        pred = np.array([t.kf.x[:2, 0] for t in tracks])
+        last = np.array([t.last_xy for t in tracks])
+        misses = np.array([t.misses for t in tracks])
+        zd = z[det_idx, :2]
+        dist = np.linalg.norm(pred[:, None, :] - zd[None, :, :], axis=2)
+        jump = np.linalg.norm(last[:, None, :] - zd[None, :, :], axis=2)
+        cost = np.where(jump <= self._gate_um(misses)[:, None], dist, _BIG)
+        rows, cols = linear_sum_assignment(cost)
+        return [(int(track_idx[r]), int(det_idx[c]))
+                for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG]
+
     def update(self, detections: Detections) -> Detections:
-        """Associate one frame's detections with the tracks.
+        """Associate one frame's detections with the tracks, in two stages.
+
+        Stage 1 matches confident detections (score >= ``high_confidence``) to all tracks;
+        stage 2 matches weaker ones (>= ``min_confidence``) to the tracks still unmatched
+        (ByteTrack's idea: a faint or defocused head keeps its track alive, but cannot start
+        one). Unmatched confident detections start new tracks; unmatched weak ones are dropped.
 
         Args:
             detections: This frame's detections (boxes in px).
 
         Returns:
-            The detections that were kept (score >= ``min_confidence``), in input order,
-            with ``tracker_id`` set; detections that start a new track get a new id.
+            The detections that were kept, in input order, with ``tracker_id`` set.
         """
         dets = detections[detections.confidence >= self.cfg.min_confidence]
         for t in self._tracks:
             t.kf.predict()
-        n_t, n_d = len(self._tracks), len(dets)
+        n_d = len(dets)
         z = np.hstack([dets.xy * self.um_per_px, dets.wh]) if n_d else np.zeros((0, 4))
         ids = np.zeros(n_d, dtype=np.int64)
-        matched_d = np.zeros(n_d, dtype=bool)
-        matched_t = np.zeros(n_t, dtype=bool)
-        if n_t and n_d:
-            pred = np.array([t.kf.x[:2, 0] for t in self._tracks])
-            last = np.array([t.last_xy for t in self._tracks])
-            misses = np.array([t.misses for t in self._tracks])
-            dist = np.linalg.norm(pred[:, None, :] - z[None, :, :2], axis=2)
-            jump = np.linalg.norm(last[:, None, :] - z[None, :, :2], axis=2)
-            gate = self._gate_um(misses)[:, None]
-            cost = np.where(jump <= gate, dist, _BIG)
-            rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols, strict=True):
-                if cost[r, c] >= _BIG:
-                    continue
-                t = self._tracks[r]
-                t.kf.update(z[c].reshape(4, 1))
-                t.last_xy = z[c, :2].copy()
-                t.misses = 0
-                t.hits += 1
-                ids[c] = t.track_id
-                matched_d[c] = matched_t[r] = True
+        strong = dets.confidence >= self.cfg.high_confidence
+        all_tracks = np.arange(len(self._tracks))
+        pairs = self._associate(all_tracks, z, np.nonzero(strong)[0])
+        used = {r for r, _ in pairs}
+        free_tracks = np.array([i for i in all_tracks if i not in used], dtype=np.int64)
+        pairs += self._associate(free_tracks, z, np.nonzero(~strong)[0])
+        matched_t = np.zeros(len(self._tracks), dtype=bool)
+        for r, c in pairs:
+            t = self._tracks[r]
+            t.kf.update(z[c].reshape(4, 1))
+            t.last_xy = z[c, :2].copy()
+            t.misses = 0
+            t.hits += 1
+            ids[c] = t.track_id
+            matched_t[r] = True
         for r in np.nonzero(~matched_t)[0]:
             self._tracks[r].misses += 1
         self._tracks = [t for t in self._tracks if t.misses <= self.max_misses]
-        for c in np.nonzero(~matched_d)[0]:
+        for c in np.nonzero((ids == 0) & strong)[0]:
             t = _Track(_make_filter(z[c], self.dt, self.cfg), self._next_id, z[c, :2].copy())
             self._next_id += 1
             self._tracks.append(t)
             ids[c] = t.track_id
-        out = dets[np.arange(n_d)]
-        out.tracker_id = ids
+        keep = ids > 0
+        out = dets[keep]
+        out.tracker_id = ids[keep]
         return out
 
 

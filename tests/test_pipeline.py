@@ -1,0 +1,87 @@
+"""End to end on a small simulated video with ground truth: real outcomes, no mocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detect_track.cli import main
+from detect_track.config import load_config
+from detect_track.eval import evaluate
+from detect_track.pipeline import run_video, write_results
+from detect_track.synth import SynthConfig, simulate
+from detect_track.types import TRACK_COLUMNS, TRAJECTORY_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("sim")
+    cfg = SynthConfig(width_px=320, height_px=240, fps=30.0, duration_s=3.0, um_per_px=0.7,
+                      n_cells=14, frac_progressive=0.5, frac_non_progressive=0.2, n_debris=4,
+                      look="phase_dark", noise_std=2.0, seed=11, video_format="avi")
+    simulate(out, cfg)
+    return out
+
+
+def test_pipeline_recovers_cells_and_kinematics(sim: Path, tmp_path: Path):
+    res = run_video(sim / "video.avi", load_config(), um_per_px=0.7)
+    assert list(res.trajectories.columns) == list(TRAJECTORY_COLUMNS)
+    assert list(res.tracks.columns) == list(TRACK_COLUMNS)
+    write_results(res, tmp_path)
+    ev = evaluate(tmp_path, sim)
+    assert ev["detection"]["recall"] >= 0.75
+    assert ev["detection"]["precision"] >= 0.65
+    assert ev["tracking"]["HOTA"] >= 0.6
+    assert ev["kinematics"]["n_pairs"] >= 5
+    assert ev["kinematics"]["vcl_rel_err"] <= 0.1
+    assert ev["kinematics"]["motility_accuracy"] >= 0.6
+    assert set(res.tracks["motility"]) <= {"progressive", "non_progressive", "immotile"}
+    s = res.summary
+    total = s["pct_progressive"] + s["pct_non_progressive"] + s["pct_immotile"]
+    assert total == pytest.approx(100.0)
+
+
+def test_interpolated_rows_fill_gaps_only(sim: Path):
+    res = run_video(sim / "video.avi", um_per_px=0.7)
+    traj = res.trajectories
+    for _, g in traj.groupby("track_id"):
+        frames = g["frame"].to_numpy()
+        assert np.all(np.diff(frames) == 1)  # contiguous after filling
+        assert not g["interpolated"].iloc[0] and not g["interpolated"].iloc[-1]
+    assert traj.loc[traj["interpolated"], "confidence"].isna().all()
+
+
+def test_image_folder_needs_fps(sim: Path, tmp_path: Path):
+    import cv2
+
+    from detect_track.io.video import FrameSource
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in FrameSource(sim / "video.avi"):
+        cv2.imwrite(str(folder / f"f{i:04d}.png"), frame)
+    assert main([str(folder), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert main([str(folder), "--fps", "30", "--um-per-px", "0.7", "--out",
+                 str(tmp_path / "o"), "-q"]) == 0
+    assert len(pd.read_csv(tmp_path / "o" / "tracks.csv")) >= 5
+
+
+def test_synth_and_eval_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    truth = tmp_path / "t"
+    assert main(["synth", str(truth), "--seed", "3", "--duration-s", "1", "--width", "160",
+                 "--height", "120", "--n-cells", "5", "-q", "video_format=png"]) == 0
+    assert (truth / "gt" / "gt.txt").exists() and (truth / "truth_tracks.csv").exists()
+    assert main(["synth", str(truth), "n_debri=3"]) == 2
+    assert "did you mean 'n_debris'" in capsys.readouterr().err
+    pred = tmp_path / "p"
+    frames = truth / "frames"
+    assert main([str(frames), "--fps", "50", "--um-per-px", "0.7", "--out", str(pred),
+                 "-q", "tracker.min_track_s=0.2"]) == 0
+    assert main(["eval", str(pred), str(truth), "--json", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    assert "HOTA" in out and "recall" in out
+    assert (tmp_path / "e.json").exists()
+    assert main(["eval", str(pred), str(tmp_path / "nothing")]) == 2
