@@ -127,7 +127,10 @@ def _progress_bar(desc: str, quiet: bool) -> tuple[Callable[[int, int], None], C
 
 def cmd_run(argv: Sequence[str]) -> int:
     """``detect-track VIDEO ...``: run the pipeline on one video."""
-    args = _run_parser().parse_intermixed_args(argv)
+    parser = _run_parser()
+    if not argv:
+        parser.error("no VIDEO given")
+    args = parser.parse_intermixed_args(argv)
     from detect_track.io.export import ensure_output_dir
     from detect_track.pipeline import run_video, write_results
 
@@ -200,7 +203,10 @@ def synth_config_from(base: Any, values: dict[str, Any]) -> Any:
 
 def cmd_synth(argv: Sequence[str]) -> int:
     """``detect-track synth OUT_DIR``: simulate a video with ground truth."""
-    args = _synth_parser().parse_intermixed_args(argv)
+    parser = _synth_parser()
+    if not argv:
+        parser.error("no OUT_DIR given")
+    args = parser.parse_intermixed_args(argv)
     from detect_track.config import parse_overrides
     from detect_track.synth import SynthConfig, random_config, simulate
 

@@ -67,6 +67,8 @@ class TrackerConfig:
     high_confidence: float = 0.5  # detections at least this sure can start tracks
     min_confidence: float = 0.1  # weaker ones (down to this) can only extend existing tracks
     min_confident_fraction: float = 0.5  # tracks with fewer confident detections are dropped
+    satellite_radius_um: float = 10.0  # a track this close to a stronger one ...
+    satellite_fraction: float = 0.9  # ... in this fraction of its frames is a tail or duplicate
     process_noise_um_s2: float = 2000.0  # Kalman acceleration noise (std, µm/s²)
     measurement_noise_um: float = 0.5  # Kalman centroid measurement noise (std, µm)
 

@@ -110,13 +110,55 @@ def _fill_gaps(traj: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else traj
 
 
+def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
+                    min_fraction: float) -> pd.DataFrame:
+    """Remove tracks that shadow a stronger track (a midpiece, a tail point, a duplicate).
+
+    A track is a satellite when, in at least ``min_fraction`` of its frames, a track with
+    a higher mean confidence (or, on a tie, more frames) lies within ``radius_um``. Two
+    free cells stay that close for nearly all their lives only when stuck together.
+
+    Args:
+        rows: Columns ``frame, track_id, x_px, y_px, confidence`` (one row per detection).
+        um_per_px: Micrometres per pixel.
+        radius_um: Distance below which two tracks are "together", µm.
+        min_fraction: Fraction of a track's frames spent together that makes it a satellite.
+
+    Returns:
+        ``rows`` without the satellite tracks.
+    """
+    if len(rows) == 0 or radius_um <= 0 or min_fraction > 1:
+        return rows
+    from scipy.spatial import cKDTree
+
+    stats = rows.groupby("track_id").agg(conf=("confidence", "mean"), n=("frame", "size"))
+    rank = stats.sort_values(["conf", "n"], ascending=False).index
+    strength = pd.Series(np.arange(len(rank))[::-1], index=rank)  # higher = stronger
+    tid = rows["track_id"].to_numpy()
+    xy = rows[["x_px", "y_px"]].to_numpy() * um_per_px
+    frame = rows["frame"].to_numpy()
+    weaker_near: dict[int, set[int]] = {}
+    order = np.argsort(frame, kind="stable")
+    for idx in np.split(order, np.flatnonzero(np.diff(frame[order])) + 1):
+        if len(idx) < 2:
+            continue
+        for a, b in cKDTree(xy[idx]).query_pairs(radius_um, output_type="ndarray"):
+            ta, tb = int(tid[idx[a]]), int(tid[idx[b]])
+            if ta != tb:
+                weak = ta if strength[ta] < strength[tb] else tb
+                weaker_near.setdefault(weak, set()).add(int(frame[idx[a]]))
+    drop = [t for t, fr in weaker_near.items() if len(fr) >= min_fraction * stats.at[t, "n"]]
+    return rows[~rows["track_id"].isin(drop)]
+
+
 def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
                        video_name: str) -> pd.DataFrame:
     """Turn raw tracked detections into the trajectory table.
 
     Drops tracks shorter than ``tracker.min_track_s`` (or with fewer than 2 detections),
     and tracks in which fewer than ``tracker.min_confident_fraction`` of the detections
-    reach ``tracker.high_confidence`` (chains of weak candidates); fills bridged gaps
+    reach ``tracker.high_confidence`` (chains of weak candidates), and satellites of
+    stronger tracks (see :func:`drop_satellites`); fills bridged gaps
     with interpolated rows (``interpolated = True``); adds time and µm.
 
     Args:
@@ -131,6 +173,8 @@ def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
     if len(rows) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})
     rows = rows.assign(interpolated=False)
+    rows = drop_satellites(rows, meta.um_per_px, cfg.tracker.satellite_radius_um,
+                           cfg.tracker.satellite_fraction)
     g = rows.groupby("track_id")["frame"]
     span = g.transform("max") - g.transform("min")
     count = g.transform("size")

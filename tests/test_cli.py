@@ -126,3 +126,9 @@ def test_interrupted_write_leaves_previous_file(tmp_path: Path):
         atomic_write(target, boom)
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]
+
+
+@pytest.mark.parametrize("args,needle", [([], "no video given"), (["synth"], "no out_dir given"),
+                                         (["eval"], "required")])
+def test_missing_arguments(args, needle):
+    _one_line_error(run_cli(*args), needle)

@@ -85,3 +85,25 @@ def test_synth_and_eval_commands(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "HOTA" in out and "recall" in out
     assert (tmp_path / "e.json").exists()
     assert main(["eval", str(pred), str(tmp_path / "nothing")]) == 2
+
+
+def _rows(tracks: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> pd.DataFrame:
+    parts = [pd.DataFrame({"frame": np.arange(len(x)), "track_id": t, "x_px": x, "y_px": y,
+                           "confidence": c}) for t, (x, y, c) in tracks.items()]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_satellite_track_dropped_crossing_cells_kept():
+    from detect_track.pipeline import drop_satellites
+
+    n = 50
+    head_x = np.linspace(10, 110, n)
+    rows = _rows({
+        1: (head_x, np.full(n, 50.0), 0.99),          # a swimmer
+        2: (head_x - 6, np.full(n, 50.5), 0.7),       # its midpiece, 6 µm behind: satellite
+        3: (np.linspace(110, 10, n), np.full(n, 52.0), 0.95),  # crosses the swimmer once
+        4: (np.full(n, 200.0), np.full(n, 200.0), 0.9),        # an immotile cell far away
+    })
+    kept = drop_satellites(rows, um_per_px=1.0, radius_um=10.0, min_fraction=0.9)
+    assert sorted(kept["track_id"].unique()) == [1, 3, 4]
+    assert len(drop_satellites(rows.iloc[:0], 1.0, 10.0, 0.9)) == 0

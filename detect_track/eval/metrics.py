@@ -503,7 +503,8 @@ def sample_errors(truth_tracks: pd.DataFrame, pred_summary: dict, min_track_s: f
     same rule the pipeline applies to its own tracks.
 
     Args:
-        truth_tracks: One row per true track with ``motility`` and ``duration_s``.
+        truth_tracks: One row per true track with ``motility`` and ``duration_s`` (and
+            optionally ``ignore``: tracks marked true are left out).
         pred_summary: The predicted ``summary.json`` (``pct_progressive``,
             ``pct_non_progressive``, ``pct_immotile`` in 0..100).
         min_track_s: Shortest track counted, in seconds.
@@ -520,6 +521,8 @@ def sample_errors(truth_tracks: pd.DataFrame, pred_summary: dict, min_track_s: f
     _columns(truth_tracks, ["motility", "duration_s"], "truth tracks")
     duration = pd.to_numeric(truth_tracks["duration_s"], errors="coerce").to_numpy(float)
     keep = duration >= float(min_track_s) - 1e-9
+    if "ignore" in truth_tracks.columns:  # e.g. agglutinated heads: not free spermatozoa
+        keep &= ~truth_tracks["ignore"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
     labels = [_motility_label(v) for v in truth_tracks["motility"].to_numpy()[keep]]
     n = len(labels)
     true_pct: dict[str, float] = {}

@@ -11,7 +11,10 @@ Output files in ``out_dir`` (each written under a temporary name, then renamed):
   an edge keeps its id (``keep_partial_heads``), a track that has started continues while
   its head box, widened by the beat's lateral swing, overlaps the frame; those rows, whose
   centre is outside the frame, have ``conf = 0`` ("ignore" in MOTChallenge: neither a
-  miss nor a false positive), about 0.7 % of rows. A track never starts or ends on a row
+  miss nor a false positive), about 0.7 % of rows. Heads stuck in an agglutinate also
+  have ``conf = 0``: overlapping heads cannot be localised one by one, and real
+  annotations (VISEM-Tracking) label such a clump as one ``cluster``, not as sperm; WHO
+  assesses motility on free spermatozoa. A track never starts or ends on a row
   whose box is entirely outside the frame. ``visibility`` = fraction of the box inside the
   frame, lowered by up to half where other heads overlap it. Debris and round cells are
   not in the truth.
@@ -19,7 +22,8 @@ Output files in ``out_dir`` (each written under a temporary name, then renamed):
   (``motility``) and ``behaviour``, the true kinematics (computed with
   :func:`detect_track.kinematics.kinematics_table`, window 5, on the noise-free head
   centres), the class the WHO rule gives on them (``rule_motility``), and the generating
-  parameters (target VAP / ALH, beat frequency, head size, defocus, ...).
+  parameters (target VAP / ALH, beat frequency, head size, defocus, ...); ``ignore`` is
+  true for agglutinated heads (left out of the sample percentages by the evaluation).
 * ``truth_points.csv``: the noise-free head centre of every gt row (``frame`` 0-based,
   ``track_id``, ``x_px, y_px, x_um, y_um``, head ``angle_deg``, ``length_px``,
   ``width_px``, ``visibility``, ``in_focus``).
@@ -70,7 +74,7 @@ TRACK_TRUTH_COLUMNS: tuple[str, ...] = (
     "vap_um_s", "lin", "str", "wob", "alh_um", "alh_max_um", "bcf_hz", "mad_deg",
     "rule_motility", "first_frame", "last_frame", "target_vap_um_s", "target_alh_um",
     "beat_hz", "radius_um", "head_length_um", "head_width_um", "defocus_um", "in_focus",
-    "cell_id", "cluster_id", "crossing_pair", "rule_checked",
+    "cell_id", "cluster_id", "crossing_pair", "rule_checked", "ignore",
 )
 
 
@@ -208,6 +212,7 @@ def _truth(cfg: SynthConfig, cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFr
             "angle_deg": np.degrees(yaw[sl]) % 360.0, "length_px": 2 * a,
             "width_px": 2 * b[sl], "box_w": bw, "box_h": bh,
             "in_focus": cell.defocus(sl) <= IN_FOCUS_UM,
+            "agglutinated": cell.cluster_id >= 0,
         }))
         lk, p = cell.look, cell.params
         track_rows.append({
@@ -221,9 +226,10 @@ def _truth(cfg: SynthConfig, cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFr
             "cell_id": cell.agent_id,
             "cluster_id": cell.cluster_id, "crossing_pair": p.get("pair_id", -1),
             "rule_checked": bool(p.get("rule_checked", False)),
+            "ignore": cell.cluster_id >= 0,
         })
     cols = ["frame", "track_id", "x_px", "y_px", "x_um", "y_um", "angle_deg", "length_px",
-            "width_px", "box_w", "box_h", "in_focus"]
+            "width_px", "box_w", "box_h", "in_focus", "agglutinated"]
     points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     points = points.sort_values(["frame", "track_id"], kind="stable").reset_index(drop=True)
     points["in_focus"] = points["in_focus"].astype(bool)
@@ -268,13 +274,14 @@ def _visibility(points: pd.DataFrame, w: int, h: int) -> np.ndarray:
 
 
 def _gt_text(points: pd.DataFrame, w: int, h: int) -> str:
-    """MOTChallenge lines; ``conf`` is 1 where the head centre is in the frame, else 0."""
+    """MOTChallenge lines; ``conf`` is 1 for a free head centred in the frame, else 0."""
     if len(points) == 0:
         return ""
     x, y = points["x_px"], points["y_px"]
     left = x - points["box_w"] / 2
     top = y - points["box_h"] / 2
-    conf = ((x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)).astype(int)
+    inside = (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
+    conf = (inside & ~points["agglutinated"].astype(bool)).astype(int)
     lines = [
         f"{f + 1},{t},{bl:.3f},{bt:.3f},{bw:.3f},{bh:.3f},{c},1,{v:.3f}"
         for f, t, bl, bt, bw, bh, c, v in zip(points["frame"], points["track_id"], left, top,
@@ -343,7 +350,7 @@ def simulate(out_dir: str | Path, cfg: SynthConfig = DEFAULT_CONFIG,
     tracks_path = out / "truth_tracks.csv"
     _write_csv_atomic(tracks, tracks_path)
     pts = points[["frame", "track_id", "x_px", "y_px", "x_um", "y_um", "angle_deg",
-                  "length_px", "width_px", "visibility", "in_focus"]]
+                  "length_px", "width_px", "visibility", "in_focus", "agglutinated"]]
     _write_csv_atomic(pts, out / "truth_points.csv")
 
     per_frame = points.groupby("frame").size().reindex(range(n), fill_value=0)
