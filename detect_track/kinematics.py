@@ -52,25 +52,11 @@ from dataclasses import astuple, dataclass, fields
 import numpy as np
 import pandas as pd
 
+from detect_track.types import KINEMATICS_COLUMNS
+
 #: Relative tolerance (fraction of the track extent) below which a distance counts as 0.
 _REL_TOL = 1e-9
 
-#: Columns of :func:`kinematics_table`, in order.
-KINEMATICS_COLUMNS: tuple[str, ...] = (
-    "track_id",
-    "n_frames",
-    "duration_s",
-    "vcl_um_s",
-    "vsl_um_s",
-    "vap_um_s",
-    "lin",
-    "str",
-    "wob",
-    "alh_um",
-    "alh_max_um",
-    "bcf_hz",
-    "mad_deg",
-)
 
 
 @dataclass(frozen=True)

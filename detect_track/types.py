@@ -31,8 +31,8 @@ TRAJECTORY_COLUMNS: tuple[str, ...] = (
     "interpolated",
 )
 
-#: Columns of ``tracks.csv``: one row per track.
-TRACK_COLUMNS: tuple[str, ...] = (
+#: Kinematics columns of ``tracks.csv`` (see :mod:`detect_track.kinematics`).
+KINEMATICS_COLUMNS: tuple[str, ...] = (
     "track_id",
     "n_frames",
     "duration_s",
@@ -46,9 +46,10 @@ TRACK_COLUMNS: tuple[str, ...] = (
     "alh_max_um",
     "bcf_hz",
     "mad_deg",
-    "motility",
-    "who_grade",
 )
+
+#: Columns of ``tracks.csv``: one row per track.
+TRACK_COLUMNS: tuple[str, ...] = (*KINEMATICS_COLUMNS, "motility", "who_grade")
 
 #: Motility classes, in the order used for summaries.
 MOTILITY_CLASSES: tuple[str, ...] = ("progressive", "non_progressive", "immotile")

@@ -134,6 +134,19 @@ sample's % progressive / non-progressive / immotile; pipeline_fps = frames per s
 | metric | mean | target | result |
 |---|---|---|---|
 {chr(10).join(verdict)}
+
+## Notes
+
+- Truth conventions: heads stuck in an agglutinate (clusters of 2-3 overlapping heads) are
+  MOTChallenge "ignore" rows (conf 0), as real annotations label such a clump one
+  `cluster` and WHO assesses motility on free spermatozoa; heads whose centre is outside
+  the frame are ignore rows too. Debris and round cells are never in the truth.
+- Known weaknesses of the classical detector, left for the learned detectors: head-sized
+  debris and defocused particles become extra tracks (precision about 0.7, and the
+  sample percentages are off by tens of points: `pct_err`); noisy bright-field videos
+  inflate VCL (seed 1000); crowded low-fps scenes cost id switches.
+- The mean row averages the per-video numbers (each video's VCL error is already a
+  median over its matched tracks).
 """
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)

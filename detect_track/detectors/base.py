@@ -7,14 +7,13 @@ scores in ``[0, 1]``, classes index into ``class_names``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from detect_track.config import Config
-from detect_track.errors import ConfigError
+from detect_track.registry import Registry
 from detect_track.types import Detections, VideoMeta
 
 
@@ -39,22 +38,17 @@ class Detector(Protocol):
 
 
 DetectorFactory = Callable[[Config, VideoMeta], Detector]
-_REGISTRY: dict[str, DetectorFactory] = {}
+_REGISTRY: Registry[Detector] = Registry("detector")
 
 
 def register_detector(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
-    """Class or function decorator adding a detector factory to the registry."""
-
-    def wrap(factory: DetectorFactory) -> DetectorFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
+    """Decorator adding a detector factory ``(cfg, meta) -> Detector`` to the registry."""
+    return _REGISTRY.register(name)
 
 
 def available_detectors() -> list[str]:
     """Names accepted by :func:`create_detector`."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def create_detector(name: str, cfg: Config, meta: VideoMeta) -> Detector:
@@ -63,15 +57,9 @@ def create_detector(name: str, cfg: Config, meta: VideoMeta) -> Detector:
     Args:
         name: Registered name (see :func:`available_detectors`).
         cfg: Full configuration (each detector reads its own section).
-        meta: The video's metadata (detectors scale with ``meta.um_per_px``).
+        meta: The video's metadata (fps and µm/px set time and distance scales).
 
     Raises:
         ConfigError: If ``name`` is not registered (the message lists valid names).
     """
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(
-            f"unknown detector '{name}'{hint} (available: {', '.join(available_detectors())})"
-        )
-    return _REGISTRY[name](cfg, meta)
+    return _REGISTRY.create(name, cfg, meta)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .config import SynthConfig
-from .motion import Cell
+from .motion import Cell, _smooth_noise
 
 #: Defocus blur grows by this many µm of Gaussian sigma per µm away from the focal plane.
 DEFOCUS_BLUR_PER_UM = 0.35
@@ -221,13 +221,7 @@ class Renderer:
         n = self.cfg.n_frames
         if self.cfg.flicker <= 0:
             return np.ones(n, np.float32)
-        a = math.exp(-1.0 / (self.cfg.fps * 0.4))
-        e = rng.standard_normal(n) * math.sqrt(1 - a * a)
-        out = np.empty(n)
-        v = rng.standard_normal()
-        for i in range(n):
-            v = a * v + e[i]
-            out[i] = v
+        out = _smooth_noise(rng, n, 1.0 / self.cfg.fps, 0.4)  # correlation time 0.4 s
         return (1 + self.cfg.flicker * out).astype(np.float32)
 
     def _optics(self, z_um: float) -> tuple[float, float, float, float]:

@@ -7,12 +7,11 @@ returns them with ``tracker_id`` set; :meth:`Tracker.reset` starts a new video
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from detect_track.config import Config
-from detect_track.errors import ConfigError
+from detect_track.registry import Registry
 from detect_track.types import Detections, VideoMeta
 
 
@@ -32,34 +31,28 @@ class Tracker(Protocol):
 
 
 TrackerFactory = Callable[[Config, VideoMeta], Tracker]
-_REGISTRY: dict[str, TrackerFactory] = {}
+_REGISTRY: Registry[Tracker] = Registry("tracker")
 
 
 def register_tracker(name: str) -> Callable[[TrackerFactory], TrackerFactory]:
-    """Decorator adding a tracker factory to the registry."""
-
-    def wrap(factory: TrackerFactory) -> TrackerFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
+    """Decorator adding a tracker factory ``(cfg, meta) -> Tracker`` to the registry."""
+    return _REGISTRY.register(name)
 
 
 def available_trackers() -> list[str]:
     """Names accepted by :func:`create_tracker`."""
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def create_tracker(name: str, cfg: Config, meta: VideoMeta) -> Tracker:
-    """Instantiate a registered tracker for one video (needs its fps and µm/px).
+    """Instantiate a registered tracker for one video.
+
+    Args:
+        name: Registered name (see :func:`available_trackers`).
+        cfg: Full configuration (each tracker reads its own section).
+        meta: The video's metadata (fps and µm/px set time and distance scales).
 
     Raises:
         ConfigError: If ``name`` is not registered (the message lists valid names).
     """
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(
-            f"unknown tracker '{name}'{hint} (available: {', '.join(available_trackers())})"
-        )
-    return _REGISTRY[name](cfg, meta)
+    return _REGISTRY.create(name, cfg, meta)
