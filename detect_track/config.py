@@ -90,6 +90,7 @@ class MotilityConfig:
     immotile_vcl_um_s: float = 15.0  # ... unless its VCL is above this with a beating head
     immotile_alh_um: float = 1.0  # head lateral amplitude that shows an active beat
     grade_a_vsl_um_s: float = 25.0  # progressive cells with VSL >= this are grade a, else b
+    grade_b_vsl_um_s: float = 5.0  # straight (STR gate) but slower cells with VSL >= this: b
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,12 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
     Tracks whose VAP or VCL is NaN (too short to measure) are **immotile**; a NaN STR
     fails the progressive gate and a NaN ALH fails the "beating in place" exception.
 
-    Grades: **a** = progressive with ``vsl_um_s >= grade_a_vsl_um_s`` [25 µm/s],
-    **b** = other progressive, **c** = non_progressive, **d** = immotile.
+    Grades (WHO 6th edition: a rapid progressive, b slow progressive, c non-progressive,
+    d immotile): **a** = progressive with ``vsl_um_s >= grade_a_vsl_um_s`` [25 µm/s];
+    **b** = other progressive, and also cells that swim straight (``str >=
+    progressive_str``) with ``vsl_um_s >= grade_b_vsl_um_s`` [5 µm/s] but too slowly for the
+    CASA progressive gate (their class stays ``non_progressive``, their grade is b);
+    **c** = other non_progressive; **d** = immotile.
 
     Args:
         tracks: Per-track table with at least the columns ``vcl_um_s``, ``vsl_um_s``,
@@ -73,12 +77,15 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
         progressive &= ~unmeasured
         immotile &= ~progressive
         rapid = progressive & (vsl >= cfg.grade_a_vsl_um_s)
+        slow_straight = ~immotile & (straight >= cfg.progressive_str) & (
+            vsl >= cfg.grade_b_vsl_um_s)
 
     prog_name, nonprog_name, immotile_name = MOTILITY_CLASSES
     motility = np.where(
         progressive, prog_name, np.where(immotile, immotile_name, nonprog_name)
     ).astype(object)
-    grade = np.select([rapid, progressive, immotile], ["a", "b", "d"], default="c").astype(object)
+    grade = np.select([rapid, progressive | slow_straight, immotile], ["a", "b", "d"],
+                      default="c").astype(object)
     out = tracks.copy()
     out["motility"] = motility
     out["who_grade"] = grade

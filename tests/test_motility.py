@@ -32,6 +32,8 @@ CASES = [
     ((9, 0.0, 0.0, 0.0, NAN, 0.0), "immotile", "d"),  # stationary
     ((10, NAN, NAN, NAN, NAN, NAN), "immotile", "d"),  # too short
     ((11, 60.0, 30.0, 30.0, NAN, NAN), "non_progressive", "c"),  # NaN STR fails the gate
+    ((12, 20.0, 12.0, 14.0, 0.86, 1.0), "non_progressive", "b"),  # straight but slow: WHO b
+    ((13, 20.0, 4.0, 4.5, 0.9, 0.5), "immotile", "d"),  # straight drift below 5 µm/s
 ]
 
 
@@ -84,10 +86,10 @@ def test_missing_column_raises():
 def test_summary_counts_and_percentages():
     out = classify_motility(table(*(row for row, _, _ in CASES)))
     s = sample_summary(out)
-    assert s["n_tracks"] == len(CASES) == 11
-    assert (s["n_progressive"], s["n_non_progressive"], s["n_immotile"]) == (3, 4, 4)
-    assert (s["n_grade_a"], s["n_grade_b"], s["n_grade_c"], s["n_grade_d"]) == (2, 1, 4, 4)
-    assert s["pct_progressive"] == pytest.approx(100 * 3 / 11)
+    assert s["n_tracks"] == len(CASES) == 13
+    assert (s["n_progressive"], s["n_non_progressive"], s["n_immotile"]) == (3, 5, 5)
+    assert (s["n_grade_a"], s["n_grade_b"], s["n_grade_c"], s["n_grade_d"]) == (2, 2, 4, 5)
+    assert s["pct_progressive"] == pytest.approx(100 * 3 / 13)
     total = sum(s[f"pct_{c}"] for c in MOTILITY_CLASSES)
     assert total == pytest.approx(100.0)
     assert sum(s[f"pct_grade_{g}"] for g in WHO_GRADES) == pytest.approx(100.0)
