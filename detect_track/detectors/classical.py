@@ -107,22 +107,21 @@ class ClassicalDetector:
         small = cv2.GaussianBlur(flat, (0, 0), self.sigma_small, borderType=cv2.BORDER_REFLECT)
         return small - _gauss(flat, self.sigma_large)
 
-    def response(self, frame: np.ndarray, polarity: float) -> np.ndarray:
+    def response(self, flat: np.ndarray, polarity: float) -> np.ndarray:
         """Head response ``(H, W)`` float32 for heads of the given polarity (+1 bright, -1 dark).
 
-        The polarity-signed contrast is opened with a disk narrower than a head but wider
-        than a flagellum, so thin tails and midpieces vanish while heads keep their shape,
-        then band-passed.
+        The polarity-signed contrast (``flat`` from :meth:`flat_field`) is opened with a disk
+        narrower than a head but wider than a flagellum, so thin tails and midpieces vanish
+        while heads keep their shape, then band-passed.
         """
-        flat = self.flat_field(frame) * np.float32(polarity)
-        opened = cv2.morphologyEx(flat, cv2.MORPH_OPEN, self._open_kernel,
-                                  borderType=cv2.BORDER_REFLECT)
+        opened = cv2.morphologyEx(flat * np.float32(polarity), cv2.MORPH_OPEN,
+                                  self._open_kernel, borderType=cv2.BORDER_REFLECT)
         return self.band_pass(opened)
 
-    def _decide_polarity(self, frame: np.ndarray) -> float:
+    def _decide_polarity(self, flat: np.ndarray) -> float:
         if self._polarity:
             return self._polarity
-        sample = self.band_pass(self.flat_field(frame))[::2, ::2]
+        sample = self.band_pass(flat)[::2, ::2]
         hi = float(np.percentile(sample, 99.9))
         lo = -float(np.percentile(sample, 0.1))
         self._votes.append(hi - lo)
@@ -145,7 +144,8 @@ class ClassicalDetector:
         frame = np.asarray(frame)
         if frame.size == 0 or min(frame.shape[:2]) < 3:
             return Detections.empty()
-        return self._detect_from_response(self.response(frame, self._decide_polarity(frame)))
+        flat = self.flat_field(frame)
+        return self._detect_from_response(self.response(flat, self._decide_polarity(flat)))
 
     def _noise_map(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Local median and robust noise std of the response, per tile, smoothly upsampled.

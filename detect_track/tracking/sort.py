@@ -44,13 +44,12 @@ def _make_filter(z: np.ndarray, dt: float, cfg: TrackerConfig) -> KalmanFilter:
 
 
 class _Track:
-    __slots__ = ("kf", "track_id", "misses", "hits", "last_xy")
+    __slots__ = ("kf", "track_id", "misses", "last_xy")
 
     def __init__(self, kf: KalmanFilter, track_id: int, xy_um: np.ndarray) -> None:
         self.kf = kf
         self.track_id = track_id
         self.misses = 0
-        self.hits = 1
         self.last_xy = xy_um
 
 
@@ -137,7 +136,6 @@ class SortTracker:
             t.kf.update(z[c].reshape(4, 1))
             t.last_xy = z[c, :2].copy()
             t.misses = 0
-            t.hits += 1
             ids[c] = t.track_id
             matched_t[r] = True
         for r in np.nonzero(~matched_t)[0]:
