@@ -41,12 +41,14 @@ RUN_EPILOG = """\
 other commands:
   detect-track synth OUT_DIR [options]      simulate a video with ground truth
   detect-track eval PRED_DIR TRUTH_DIR      score results against ground truth
+  detect-track train yolo|effdet|dataset    train a detector / build a training set
   (run 'detect-track COMMAND --help' for details)
 
 examples:
   detect-track sample.avi --um-per-px 0.7
   detect-track sample.avi --fps 50 --out results/sample tracker.max_gap_s=0.3
   detect-track frames/ --fps 60 --um-per-px 0.5 --config sperm
+  detect-track sample.avi --detector classical   (no model: band-pass + threshold)
 
 Distances and speeds are only right with the right scale: pass --um-per-px (the
 camera's micrometres per pixel at your objective). The frame rate is read from the
@@ -253,9 +255,80 @@ def cmd_eval(argv: Sequence[str]) -> int:
     return 0
 
 
+TRAIN_DESCRIPTION = """\
+Train a detector, or build a simulated training set.
+
+  detect-track train dataset OUT_DIR [--n-videos N] [--seed S] [--tile-px 320]
+      render a YOLO + COCO dataset of native-resolution tiles from the simulator
+  detect-track train yolo DATA --out RUN_DIR [--epochs N] ...
+      DATA: a YOLO data.yaml (classes 0 sperm, 1 cluster, 2 small_or_pinhead)
+  detect-track train effdet DATA --out RUN_DIR [--epochs N] ...
+      DATA: a YOLO data.yaml or a COCO folder (annotations/{train,val}.json, images/)
+
+The best weights are written to RUN_DIR and their path printed; use them with
+  detect-track VIDEO --detector yolo detector.yolo.weights=RUN_DIR/.../best.pt
+"""
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    """``detect-track train dataset|yolo|effdet ...``: datasets and detector training."""
+    p = _Parser(prog=f"{PROG} train", formatter_class=argparse.RawDescriptionHelpFormatter,
+                description=TRAIN_DESCRIPTION)
+    p.add_argument("what", choices=["dataset", "yolo", "effdet"], metavar="WHAT",
+                   help="dataset | yolo | effdet")
+    p.add_argument("path", metavar="PATH", help="OUT_DIR for dataset, DATA for yolo / effdet")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder for yolo / effdet")
+    p.add_argument("--epochs", type=int, help="maximum epochs")
+    p.add_argument("--patience", type=int, help="early stopping patience (epochs)")
+    p.add_argument("--batch", type=int, help="images per batch")
+    p.add_argument("--imgsz", type=int, help="training tile size in px (multiple of 32)")
+    p.add_argument("--device", help="cpu (default) or a CUDA device, e.g. 0")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--fraction", type=_float_arg("--fraction"),
+                   help="fraction of the training images (smoke runs)")
+    p.add_argument("--n-videos", type=int, help="dataset: simulated clips (default 400)")
+    p.add_argument("--tile-px", type=int, help="dataset: tile side in px (default 320)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    args = p.parse_args(argv)
+    say = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    if args.what == "dataset":
+        from detect_track.synth.dataset import DatasetSpec, build_detection_dataset
+
+        spec_values = {k: v for k, v in (("n_videos", args.n_videos), ("seed", args.seed),
+                                         ("tile_px", args.tile_px)) if v is not None}
+        try:
+            spec = DatasetSpec(**spec_values)
+        except TypeError as exc:  # pragma: no cover - argparse guards the names
+            raise ConfigError(str(exc)) from exc
+        update, close = _progress_bar("rendering clips", args.quiet)
+        try:
+            path = build_detection_dataset(args.path, spec, progress=update)
+        finally:
+            close()
+        print(path)
+        return 0
+    if not args.out:
+        raise ConfigError(f"train {args.what}: give the run folder with --out RUN_DIR")
+    values = {k: getattr(args, k) for k in ("epochs", "patience", "batch", "imgsz", "seed",
+                                            "fraction", "device") if getattr(args, k) is not None}
+    if args.what == "yolo":
+        from detect_track.training.yolo import YoloTrainSettings, train_yolo
+
+        best = train_yolo(args.path, args.out, YoloTrainSettings(**values), log=say)
+    else:
+        from detect_track.training.effdet import EffdetTrainSettings, train_effdet
+
+        if "device" in values and values["device"].isdigit():
+            values["device"] = f"cuda:{values['device']}"
+        best = train_effdet(args.path, args.out, EffdetTrainSettings(**values), log=say)
+    print(best)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "synth": cmd_synth,
     "eval": cmd_eval,
+    "train": cmd_train,
 }
 
 

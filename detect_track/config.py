@@ -48,11 +48,28 @@ class ClassicalConfig:
 
 
 @dataclass(frozen=True)
+class LearnedConfig:
+    """Settings shared by the learned detectors (YOLO, EfficientDet)."""
+
+    weights: str = ""  # name of a file in weights/ (no suffix) or a path; "" = the shipped one
+    confidence: float = 0.1  # keep detections at least this sure (tracker gates above this)
+    iou: float = 0.5  # non-maximum suppression IoU (models that need NMS)
+    max_det: int = 1000  # most detections per frame
+    device: str = "cpu"  # "cpu", or a CUDA device such as "cuda:0"
+    min_um_per_px: float = 0.3  # frames finer than this are shrunk to it (training range)
+    max_um_per_px: float = 1.2  # frames coarser than this are enlarged to it
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
     """Which detector runs, and its settings."""
 
-    name: str = "classical"  # registered detector name (see `detect-track --help`)
+    name: str = "yolo"  # registered detector name (see `detect-track --help`)
+    track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
+    yolo: LearnedConfig = field(default_factory=LearnedConfig)  # YOLO settings
+    effdet: LearnedConfig = field(  # EfficientDet settings
+        default_factory=lambda: LearnedConfig(confidence=0.2))
 
 
 @dataclass(frozen=True)
@@ -104,13 +121,15 @@ class Config:
     motility: MotilityConfig = field(default_factory=MotilityConfig)  # WHO classes
 
 
-def _valid_keys(cls: type, prefix: str = "") -> list[str]:
+def _valid_keys(cls: Any, prefix: str = "") -> list[str]:
+    """Dotted names of every leaf setting of a config dataclass (or instance)."""
+    obj = cls() if isinstance(cls, type) else cls
     keys = []
-    for f in fields(cls):
+    for f in fields(obj):
         name = f"{prefix}{f.name}"
-        if is_dataclass(f.type) or (isinstance(f.default_factory, type)  # type: ignore[arg-type]
-                                     and is_dataclass(f.default_factory)):
-            keys.extend(_valid_keys(f.default_factory, f"{name}."))  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if is_dataclass(value):
+            keys.extend(_valid_keys(value, f"{name}."))
         else:
             keys.append(name)
     return keys
@@ -270,6 +289,14 @@ def validate(cfg: Config) -> None:
     for name in ("max_gap_s", "min_track_s", "gate_min_um"):
         if getattr(t, name) < 0:
             raise ConfigError(f"tracker.{name} must be >= 0")
+    for section in ("yolo", "effdet"):
+        d = getattr(cfg.detector, section)
+        if not 0.0 <= d.confidence < 1.0 or not 0.0 < d.iou <= 1.0:
+            raise ConfigError(f"detector.{section}.confidence must be in [0, 1) and iou in (0, 1]")
+        if d.max_det < 1:
+            raise ConfigError(f"detector.{section}.max_det must be >= 1")
+        if not 0.0 < d.min_um_per_px <= d.max_um_per_px:
+            raise ConfigError(f"detector.{section}: need 0 < min_um_per_px <= max_um_per_px")
     if cfg.kinematics.smoothing_window_frames < 1:
         raise ConfigError("kinematics.smoothing_window_frames must be >= 1")
 

@@ -89,6 +89,28 @@ def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
     return meta, warnings
 
 
+def track_class_ids(class_names: tuple[str, ...], track_classes: str) -> np.ndarray:
+    """Indices of the detector classes that are linked into tracks.
+
+    Args:
+        class_names: The detector's class names.
+        track_classes: Comma-separated names (``detector.track_classes``). Names the
+            detector does not have are ignored; a single-class detector's class is always
+            tracked.
+
+    Raises:
+        ConfigError: If none of the names is a class of the detector.
+    """
+    if len(class_names) == 1:
+        return np.array([0], np.int64)
+    wanted = {n.strip() for n in track_classes.split(",") if n.strip()}
+    ids = [i for i, n in enumerate(class_names) if n in wanted]
+    if not ids:
+        raise ConfigError(f"detector.track_classes '{track_classes}' names none of the "
+                          f"detector's classes ({', '.join(class_names)})")
+    return np.array(ids, np.int64)
+
+
 def _fill_gaps(traj: pd.DataFrame) -> pd.DataFrame:
     """Insert linearly interpolated rows where a track skipped frames."""
     parts = []
@@ -204,12 +226,19 @@ def analyse(trajectories: pd.DataFrame, meta: VideoMeta, cfg: Config) -> pd.Data
 
 
 def _versions() -> dict[str, str]:
+    import sys
+
     import cv2
     import scipy
 
-    return {"detect_track": __version__, "python": platform.python_version(),
-            "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
-            "opencv": cv2.__version__}
+    versions = {"detect_track": __version__, "python": platform.python_version(),
+                "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
+                "opencv": cv2.__version__}
+    for name in ("torch", "ultralytics", "effdet"):  # only when a learned detector loaded them
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "?"))
+    return versions
 
 
 def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
@@ -241,11 +270,18 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     detector = create_detector(cfg.detector.name, cfg, meta)
     tracker = create_tracker(cfg.tracker.name, cfg, meta)
     names = detector.class_names
+    tracked_ids = track_class_ids(names, cfg.detector.track_classes)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in
                                          ("frame", "track_id", "xy", "wh", "conf", "cls")}
     n_read = 0
+    n_other = np.zeros(len(names), np.int64)  # detections of classes that are not tracked
     for index, frame in src:
-        tracked = tracker.update(detector.detect(frame))
+        dets = detector.detect(frame)
+        linkable = np.isin(dets.class_id, tracked_ids)
+        if not linkable.all():
+            n_other += np.bincount(dets.class_id[~linkable], minlength=len(names))[:len(names)]
+            dets = dets[linkable]
+        tracked = tracker.update(dets)
         n = len(tracked)
         if n:
             cols["frame"].append(np.full(n, index, dtype=np.int64))
@@ -293,9 +329,14 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
         "um_per_px": meta.um_per_px,
         "um_per_px_source": meta.um_per_px_source,
         "detector": cfg.detector.name,
+        "detector_weights": (Path(str(detector.weights)).name
+                             if getattr(detector, "weights", None) else None),
         "tracker": cfg.tracker.name,
         **sample_summary(tracks),
         "n_detections": int(len(rows)),
+        "untracked_detections_per_frame": {
+            names[c]: round(float(n_other[c]) / n_read, 3)
+            for c in range(len(names)) if c not in tracked_ids},
         "warnings": warnings,
         "elapsed_s": round(time.perf_counter() - started, 3),
         "config": to_dict(cfg),

@@ -33,7 +33,8 @@ def test_help_reads_well():
 def test_run_writes_three_files(moving_blob_video: Path, tmp_path: Path):
     out = tmp_path / "res"
     assert main([str(moving_blob_video), "--um-per-px", "0.7", "--out", str(out), "-q",
-                 "detector.classical.polarity=bright", "tracker.min_track_s=0.2"]) == 0
+                 "--detector", "classical", "detector.classical.polarity=bright",
+                 "tracker.min_track_s=0.2"]) == 0
     traj = pd.read_csv(out / "trajectories.csv")
     tracks = pd.read_csv(out / "tracks.csv")
     summary = json.loads((out / "summary.json").read_text())
@@ -53,7 +54,7 @@ def test_run_writes_three_files(moving_blob_video: Path, tmp_path: Path):
 def test_fps_override_and_default_scale_flagged(moving_blob_video: Path, tmp_path: Path):
     out = tmp_path / "res"
     assert main([str(moving_blob_video), "--fps", "50", "--out", str(out), "-q",
-                 "tracker.min_track_s=0.2"]) == 0
+                 "--detector", "classical", "tracker.min_track_s=0.2"]) == 0
     s = json.loads((out / "summary.json").read_text())
     assert s["fps"] == 50.0 and s["fps_source"] == "cli"
     assert s["um_per_px_source"] == "default" and s["warnings"]
@@ -93,6 +94,8 @@ def bad_inputs(tmp_path: Path, moving_blob_video: Path) -> dict[str, Path]:
     ("good", ["tracker.max_gap=0.3"], "did you mean 'tracker.max_gap_s'"),
     ("good", ["--config", "sperms"], "did you mean 'sperm'"),
     ("good", ["--detector", "yolo9"], "unknown detector"),
+    ("good", ["detector.yolo.weights=no-such-model"], "not found"),
+    ("good", ["--detector", "effdet", "detector.effdet.weights=/nowhere/x.pt"], "not found"),
 ])
 def test_bad_input_one_clear_line(bad_inputs, tmp_path: Path, case, extra, needle):
     video = bad_inputs.get(case, tmp_path / "missing.avi")

@@ -1,0 +1,124 @@
+"""What the learned detectors share: weights look-up, frame preparation, magnification.
+
+Frames are never shrunk to a network size: they are padded (bottom and right, by edge
+replication) to the next multiple of the network stride and boxes are clipped back to
+the frame. Only when the video's µm/px lies outside the magnification range the model
+was trained on (``min_um_per_px``-``max_um_per_px``) is the frame resized, so that a head
+has the size in pixels the model knows; boxes are mapped back to the original pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detect_track.config import LearnedConfig
+from detect_track.errors import ConfigError
+from detect_track.types import Detections
+
+#: Folder of the shipped weights (``weights/`` at the top of the repository).
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent.parent / "weights"
+
+
+def weights_dirs() -> list[Path]:
+    """Folders searched for weights by name: ``$DETECT_TRACK_WEIGHTS`` then ``weights/``."""
+    dirs = [Path(p) for p in os.environ.get("DETECT_TRACK_WEIGHTS", "").split(os.pathsep) if p]
+    return [*dirs, WEIGHTS_DIR]
+
+
+def resolve_weights(name_or_path: str, default: str, suffix: str) -> Path:
+    """Find a weights file given a path or a name in the weights folders.
+
+    Args:
+        name_or_path: A file path, a name such as ``yolo-sperm`` (looked up as
+            ``<name><suffix>`` in :func:`weights_dirs`), or ``""`` for ``default``.
+        default: Name of the shipped weights.
+        suffix: File suffix of this detector's weights (``.pt``).
+
+    Raises:
+        ConfigError: If no such file exists (the message lists where it looked).
+    """
+    name = name_or_path or default
+    direct = Path(name).expanduser()
+    if direct.is_file():
+        return direct
+    candidates = [d / (name if name.endswith(suffix) else name + suffix) for d in weights_dirs()]
+    for path in candidates:
+        if path.is_file():
+            return path
+    looked = ", ".join(str(p) for p in candidates)
+    raise ConfigError(f"weights '{name}' not found (looked for {direct} and {looked})")
+
+
+def magnification_scale(um_per_px: float, cfg: LearnedConfig) -> float:
+    """Resize factor that brings ``um_per_px`` into the trained range (1.0 inside it)."""
+    target = min(max(um_per_px, cfg.min_um_per_px), cfg.max_um_per_px)
+    return float(um_per_px / target)
+
+
+def to_bgr(frame: np.ndarray) -> np.ndarray:
+    """A frame ``(H, W)``, ``(H, W, 1|3|4)``, uint8 or uint16, as 8-bit gray BGR ``(H, W, 3)``.
+
+    Colour frames are converted to gray first (three equal channels), as the models are
+    trained on grayscale microscopy: stain colours do not change what they see.
+
+    Raises:
+        ConfigError: On an empty frame or an unsupported shape or dtype.
+    """
+    if frame.size == 0 or frame.ndim not in (2, 3):
+        raise ConfigError(f"a frame must be (H, W) or (H, W, C) and not empty, got {frame.shape}")
+    if frame.dtype != np.uint8:
+        f = frame.astype(np.float32)
+        lo, hi = float(np.percentile(f, 0.1)), float(np.percentile(f, 99.9))
+        frame = np.clip((f - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255).astype(np.uint8)
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    channels = frame.shape[2]
+    if channels == 1:
+        return cv2.cvtColor(frame[:, :, 0], cv2.COLOR_GRAY2BGR)
+    if channels in (3, 4):
+        code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
+        return cv2.cvtColor(cv2.cvtColor(frame, code), cv2.COLOR_GRAY2BGR)
+    raise ConfigError(f"a frame must have 1, 3 or 4 channels, got {channels}")
+
+
+def prepare(frame: np.ndarray, scale: float, stride: int) -> tuple[np.ndarray, float]:
+    """BGR frame resized by ``scale`` (if not 1) and padded to a multiple of ``stride``.
+
+    Returns:
+        The padded image ``(H', W', 3)`` and the factor boxes must be divided by.
+    """
+    img = to_bgr(frame)
+    if abs(scale - 1.0) > 1e-6:
+        h, w = img.shape[:2]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        img = cv2.resize(img, size, interpolation=interp)
+    h, w = img.shape[:2]
+    ph, pw = -h % stride, -w % stride
+    if ph or pw:
+        img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+    return img, scale
+
+
+def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
+           shape: tuple[int, int], n_classes: int) -> Detections:
+    """Detections in original-frame pixels from boxes in (resized) model pixels.
+
+    Boxes are mapped back by ``1 / scale``, clipped to the frame ``shape = (H, W)``;
+    boxes whose centre lies in the padding are dropped, as are unknown class ids.
+    """
+    h, w = shape
+    if len(xyxy) == 0:
+        return Detections.empty()
+    xyxy = np.asarray(xyxy, np.float64) / scale
+    cx, cy = (xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2
+    keep = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h) & (cls >= 0) & (cls < n_classes)
+    xyxy = xyxy[keep]
+    xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
+    xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+    return Detections(xyxy=xyxy, confidence=np.clip(np.asarray(conf, np.float64)[keep], 0, 1),
+                      class_id=np.asarray(cls, np.int64)[keep])

@@ -1,0 +1,70 @@
+"""Set-up shared by the learned detectors: offline ultralytics, thread counts, imports.
+
+Nothing here downloads: ultralytics runs with ``YOLO_OFFLINE=1``, its settings live in a
+detect-track cache folder, and the font its plotting code wants is copied from the
+local matplotlib installation instead of being fetched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from detect_track.errors import ConfigError
+
+_INSTALL_HINT = "install the learned-detector extras: pip install 'detect-track[ml]'"
+
+
+def torch_threads() -> int:
+    """Threads torch should use: ``DETECT_TRACK_THREADS`` or every core."""
+    value = os.environ.get("DETECT_TRACK_THREADS", "")
+    if value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, os.cpu_count() or 1)
+
+
+def require(module: str) -> Any:
+    """Import an optional dependency or raise a :class:`ConfigError` with the install hint."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(f"'{module}' is not installed; {_INSTALL_HINT}") from exc
+
+
+def prepare_ultralytics() -> None:
+    """Make ultralytics work offline and quietly; call before importing it.
+
+    Sets ``YOLO_OFFLINE=1``, keeps its settings in ``~/.cache/detect-track/ultralytics``
+    (unless ``YOLO_CONFIG_DIR`` is set) and places a local TrueType font there under the
+    name its plotting code looks for, so that no download is attempted.
+    """
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    if "YOLO_CONFIG_DIR" not in os.environ:
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        os.environ["YOLO_CONFIG_DIR"] = str(cache / "detect-track" / "ultralytics")
+    cfg_dir = Path(os.environ["YOLO_CONFIG_DIR"])
+    try:
+        cfg_dir.mkdir(parents=True, exist_ok=True)
+        font = _local_font()
+        for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+            target = cfg_dir / name
+            if font is not None and not target.exists():
+                shutil.copyfile(font, target)
+    except OSError:
+        pass  # read-only home: ultralytics falls back to its own temp folder
+    require("ultralytics")
+
+
+def _local_font() -> Path | None:
+    """A TrueType font that ships with matplotlib (a dependency of ultralytics)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    return path if path.is_file() else None

@@ -1,0 +1,141 @@
+"""Contract tests run over every registered detector (classical, YOLO, EfficientDet).
+
+The learned detectors load the shipped weights in weights/: these tests fail (never skip)
+when a weights file is missing, because the CLI default needs them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detect_track.config import Config
+from detect_track.detectors import available_detectors, create_detector
+from detect_track.detectors.base import Detector
+from detect_track.errors import ConfigError
+from detect_track.io.video import FrameSource
+from detect_track.types import Detections, VideoMeta
+
+SAMPLE = Path(__file__).resolve().parent.parent / "datasets" / "samples" / "sim_phase_contrast"
+META = VideoMeta(path="x", fps=50.0, n_frames=10, width_px=640, height_px=480, um_per_px=0.7)
+DETECTORS = available_detectors()
+
+
+def test_registry_lists_all_three():
+    assert {"classical", "yolo", "effdet"} <= set(DETECTORS)
+
+
+@pytest.fixture(scope="module")
+def sample_frames() -> list[np.ndarray]:
+    return [f for i, f in FrameSource(SAMPLE / "video.mp4") if i < 3]
+
+
+@pytest.fixture(scope="module", params=DETECTORS)
+def detector(request: pytest.FixtureRequest) -> Detector:
+    return create_detector(request.param, Config(), META)
+
+
+def _inside(d: Detections, shape: tuple[int, ...]) -> bool:
+    h, w = shape[:2]
+    b = d.xyxy
+    return bool(np.all(b[:, 0] >= 0) and np.all(b[:, 1] >= 0) and np.all(b[:, 2] <= w)
+                and np.all(b[:, 3] <= h) and np.all(b[:, 2] >= b[:, 0])
+                and np.all(b[:, 3] >= b[:, 1]))
+
+
+def test_protocol_and_class_names(detector: Detector):
+    assert isinstance(detector, Detector)
+    assert detector.class_names[0] == "sperm"
+    if detector.name != "classical":
+        assert detector.class_names == ("sperm", "cluster", "small_or_pinhead")
+
+
+def test_blank_frame_gives_no_detections(detector: Detector):
+    d = detector.detect(np.full((480, 640), 128, np.uint8))
+    assert isinstance(d, Detections) and len(d) == 0
+
+
+def test_noise_only_frame_gives_almost_nothing(detector: Detector):
+    rng = np.random.default_rng(0)
+    frame = np.clip(rng.normal(120, 4, (480, 640)), 0, 255).astype(np.uint8)
+    assert len(detector.detect(frame)) <= 2
+
+
+def test_finds_the_sample_heads(detector: Detector, sample_frames: list[np.ndarray]):
+    gt = pd.read_csv(SAMPLE / "gt" / "gt.txt", header=None,
+                     names=["frame", "id", "x", "y", "w", "h", "conf", "c", "v"])
+    g = gt[(gt["frame"] == 1) & (gt["conf"] == 1)]
+    centres = np.c_[g["x"] + g["w"] / 2, g["y"] + g["h"] / 2]
+    d = detector.detect(sample_frames[0])
+    d = d[d.class_id == 0]
+    dist = np.linalg.norm(centres[:, None] - d.xy[None], axis=2)
+    recall = float(np.mean(dist.min(axis=1) <= 4.0 / 0.7)) if len(d) else 0.0
+    assert recall >= 0.8
+    assert len(d) <= 1.5 * len(centres)
+
+
+def test_gray_and_colour_agree(detector: Detector, sample_frames: list[np.ndarray]):
+    gray = sample_frames[0]
+    colour = np.repeat(gray[:, :, None], 3, axis=2)
+    a, b = detector.detect(gray), detector.detect(colour)
+    assert len(a) == len(b)
+    np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(101, 157), (33, 45), (481, 643)])
+def test_odd_sizes_boxes_inside(detector: Detector, sample_frames: list[np.ndarray],
+                                shape: tuple[int, int]):
+    frame = np.full(shape, int(np.median(sample_frames[0])), np.uint8)
+    h, w = min(shape[0], 480), min(shape[1], 640)
+    frame[:h, :w] = sample_frames[0][:h, :w]
+    d = detector.detect(frame)
+    assert _inside(d, shape)
+
+
+def test_batch_equals_single_and_is_deterministic(detector: Detector,
+                                                  sample_frames: list[np.ndarray]):
+    batch = detector.detect_batch(sample_frames)
+    assert len(batch) == len(sample_frames)
+    for frame, b in zip(sample_frames, batch, strict=True):
+        s = detector.detect(frame)
+        assert len(s) == len(b)
+        np.testing.assert_allclose(s.xyxy, b.xyxy, atol=1e-3)
+        np.testing.assert_allclose(s.confidence, b.confidence, atol=1e-4)
+    again = detector.detect(sample_frames[0])
+    np.testing.assert_array_equal(again.xyxy, detector.detect(sample_frames[0]).xyxy)
+    assert detector.detect_batch([]) == []
+
+
+def test_uint16_frames_are_accepted(detector: Detector, sample_frames: list[np.ndarray]):
+    d16 = detector.detect(sample_frames[0].astype(np.uint16) * 257)
+    assert _inside(d16, sample_frames[0].shape)
+    assert len(d16) >= 0.7 * len(detector.detect(sample_frames[0]))
+
+
+def test_reset_keeps_working(detector: Detector, sample_frames: list[np.ndarray]):
+    before = detector.detect(sample_frames[0])
+    detector.reset()
+    after = detector.detect(sample_frames[0])
+    np.testing.assert_allclose(before.xyxy, after.xyxy, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["yolo", "effdet"])
+def test_missing_weights_is_a_config_error(name: str):
+    from detect_track.config import apply_overrides
+
+    cfg = apply_overrides(Config(), {f"detector.{name}.weights": "no-such-model"})
+    with pytest.raises(ConfigError, match="not found"):
+        create_detector(name, cfg, META)
+
+
+def test_magnification_outside_training_range_rescales():
+    from detect_track.config import LearnedConfig
+    from detect_track.detectors.learned import magnification_scale
+
+    cfg = LearnedConfig()
+    assert magnification_scale(0.7, cfg) == 1.0
+    assert magnification_scale(0.15, cfg) == pytest.approx(0.5)
+    assert magnification_scale(2.4, cfg) == pytest.approx(2.0)

@@ -1,0 +1,57 @@
+"""Training smoke runs: one short epoch on a handful of simulated tiles, for each detector.
+
+They check the plumbing (dataset -> trainer -> checkpoint -> detector), not accuracy;
+accuracy lives in benchmarks/detection.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from detect_track.cli import main
+from detect_track.config import LearnedConfig
+from detect_track.synth.dataset import DatasetSpec, build_detection_dataset
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ds")
+    spec = DatasetSpec(n_videos=3, seed=9, tile_px=128, frames_per_video=2,
+                       tiles_per_frame=1, val_fraction=0.34, clip_frames=4)
+    return build_detection_dataset(out, spec)
+
+
+def test_yolo_trains_one_epoch_and_loads(tiny_dataset: Path, tmp_path: Path):
+    from detect_track.detectors.yolo import YoloDetector
+    from detect_track.training.yolo import YoloTrainSettings, train_yolo
+
+    best = train_yolo(tiny_dataset, tmp_path / "run",
+                      YoloTrainSettings(epochs=1, imgsz=128, batch=4, workers=0, cache=False))
+    assert best.is_file()
+    det = YoloDetector(LearnedConfig(weights=str(best)), um_per_px=0.7)
+    assert det.class_names == ("sperm", "cluster", "small_or_pinhead")
+    assert len(det.detect(np.full((96, 96), 100, np.uint8))) >= 0
+
+
+def test_effdet_trains_one_epoch_via_cli_and_loads(tiny_dataset: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]):
+    from detect_track.detectors.effdet import EffdetDetector
+
+    # the COCO layout of the same dataset (annotations/*.json)
+    assert main(["train", "effdet", str(tiny_dataset.parent), "--out", str(tmp_path / "e"),
+                 "--epochs", "1", "--batch", "2", "--imgsz", "128", "-q"]) == 0
+    best = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert best.is_file()
+    det = EffdetDetector(LearnedConfig(weights=str(best)), um_per_px=0.7)
+    assert det.class_names == ("sperm", "cluster", "small_or_pinhead")
+    assert det.detect(np.full((96, 96), 100, np.uint8)).xyxy.shape[1] == 4
+
+
+def test_train_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["train", "yolo", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["train", "effdet", str(tmp_path)]) == 2
+    assert "--out" in capsys.readouterr().err
