@@ -86,11 +86,15 @@ def build_model(arch: dict[str, Any], image_size: tuple[int, int], task: str) ->
 
     For ``train`` the anchor labeler uses the preset's looser ``match_threshold``.
     """
+    import warnings
+
     effdet = require("effdet")
     cfg = effdet_config(arch, image_size)
-    bench = effdet.create_model_from_config(cfg, bench_task=task, pretrained=False,
-                                            pretrained_backbone=False,
-                                            bench_labeler=(task == "train"))
+    with warnings.catch_warnings():  # effdet scripts its loss with the deprecated torch.jit
+        warnings.simplefilter("ignore", FutureWarning)
+        bench = effdet.create_model_from_config(cfg, bench_task=task, pretrained=False,
+                                                pretrained_backbone=False,
+                                                bench_labeler=(task == "train"))
     if task == "train":
         from effdet.anchors import AnchorLabeler
 

@@ -164,7 +164,7 @@ def train_effdet(data: str | Path, out_dir: str | Path,
             loss.backward()
             torch.nn.utils.clip_grad_norm_(bench.parameters(), 10.0)
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
         val_loss = _val_loss(bench, val, size, val_rng_seed, settings, torch) if val \
             else float(np.mean(losses))
