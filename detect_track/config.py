@@ -52,7 +52,8 @@ class LearnedConfig:
     """Settings shared by the learned detectors (YOLO, EfficientDet)."""
 
     weights: str = ""  # name of a file in weights/ (no suffix) or a path; "" = the shipped one
-    confidence: float = 0.1  # keep detections at least this sure (tracker gates above this)
+    confidence: float = 0.05  # keep detections whose raw model score is at least this
+    operating_confidence: float = 0.5  # raw score reported as 0.5 (where tracks may start)
     iou: float = 0.5  # non-maximum suppression IoU (models that need NMS)
     max_det: int = 1000  # most detections per frame
     device: str = "cpu"  # "cpu", or a CUDA device such as "cuda:0"
@@ -68,8 +69,7 @@ class DetectorConfig:
     track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
     yolo: LearnedConfig = field(default_factory=LearnedConfig)  # YOLO settings
-    effdet: LearnedConfig = field(  # EfficientDet settings
-        default_factory=lambda: LearnedConfig(confidence=0.2))
+    effdet: LearnedConfig = field(default_factory=LearnedConfig)  # EfficientDet settings
 
 
 @dataclass(frozen=True)
@@ -293,6 +293,8 @@ def validate(cfg: Config) -> None:
         d = getattr(cfg.detector, section)
         if not 0.0 <= d.confidence < 1.0 or not 0.0 < d.iou <= 1.0:
             raise ConfigError(f"detector.{section}.confidence must be in [0, 1) and iou in (0, 1]")
+        if not 0.0 < d.operating_confidence < 1.0:
+            raise ConfigError(f"detector.{section}.operating_confidence must be in (0, 1)")
         if d.max_det < 1:
             raise ConfigError(f"detector.{section}.max_det must be >= 1")
         if not 0.0 < d.min_um_per_px <= d.max_um_per_px:

@@ -139,3 +139,13 @@ def test_magnification_outside_training_range_rescales():
     assert magnification_scale(0.7, cfg) == 1.0
     assert magnification_scale(0.15, cfg) == pytest.approx(0.5)
     assert magnification_scale(2.4, cfg) == pytest.approx(2.0)
+
+
+def test_calibration_is_monotone_and_centres_the_operating_point():
+    from detect_track.detectors.learned import calibrate
+
+    s = np.linspace(0, 1, 101)
+    for op in (0.2, 0.5, 0.8):
+        c = calibrate(s, op)
+        assert c[0] == 0.0 and c[-1] == 1.0 and np.all(np.diff(c) > 0)
+        assert calibrate(np.array([op]), op)[0] == pytest.approx(0.5)

@@ -175,7 +175,8 @@ class EffdetDetector:
             for i, d in zip(idx, det, strict=True):
                 d = d[d[:, 4] >= max(self.cfg.confidence, 1e-6)]  # drops the zero padding
                 out[i] = finish(d[:, :4], d[:, 4], d[:, 5].astype(np.int64) - 1, self.scale,
-                                frames[i].shape[:2], len(self.class_names))
+                                frames[i].shape[:2], len(self.class_names),
+                                self.cfg.operating_confidence)
         return out
 
 

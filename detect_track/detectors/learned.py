@@ -104,12 +104,25 @@ def prepare(frame: np.ndarray, scale: float, stride: int) -> tuple[np.ndarray, f
     return img, scale
 
 
+def calibrate(score: np.ndarray, operating: float) -> np.ndarray:
+    """Map raw model scores so that ``operating`` becomes 0.5, piecewise linearly.
+
+    Every detector then shares one meaning of confidence: 0.5 is its operating point
+    (chosen on validation data and recorded in the model card), where the tracker may
+    start a track. The map is monotone, so rankings and AP are unchanged.
+    """
+    s = np.clip(np.asarray(score, np.float64), 0.0, 1.0)
+    return np.where(s <= operating, 0.5 * s / operating,
+                    0.5 + 0.5 * (s - operating) / (1.0 - operating))
+
+
 def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
-           shape: tuple[int, int], n_classes: int) -> Detections:
+           shape: tuple[int, int], n_classes: int, operating: float = 0.5) -> Detections:
     """Detections in original-frame pixels from boxes in (resized) model pixels.
 
     Boxes are mapped back by ``1 / scale``, clipped to the frame ``shape = (H, W)``;
-    boxes whose centre lies in the padding are dropped, as are unknown class ids.
+    boxes whose centre lies in the padding are dropped, as are unknown class ids. Scores
+    are calibrated with :func:`calibrate`.
     """
     h, w = shape
     if len(xyxy) == 0:
@@ -120,5 +133,5 @@ def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
     xyxy = xyxy[keep]
     xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
     xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
-    return Detections(xyxy=xyxy, confidence=np.clip(np.asarray(conf, np.float64)[keep], 0, 1),
+    return Detections(xyxy=xyxy, confidence=calibrate(np.asarray(conf)[keep], operating),
                       class_id=np.asarray(cls, np.int64)[keep])

@@ -78,7 +78,8 @@ class YoloDetector:
                 b = res.boxes
                 out[i] = finish(b.xyxy.cpu().numpy(), b.conf.cpu().numpy(),
                                 b.cls.cpu().numpy().astype(np.int64), self.scale,
-                                frames[i].shape[:2], len(self.class_names))
+                                frames[i].shape[:2], len(self.class_names),
+                                self.cfg.operating_confidence)
         return [d if d is not None else Detections.empty() for d in out]
 
 
