@@ -68,8 +68,10 @@ class DetectorConfig:
     name: str = "yolo"  # registered detector name (see `detect-track --help`)
     track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
-    yolo: LearnedConfig = field(default_factory=LearnedConfig)  # YOLO settings
-    effdet: LearnedConfig = field(default_factory=LearnedConfig)  # EfficientDet settings
+    yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md)
+        default_factory=lambda: LearnedConfig(operating_confidence=0.175))
+    effdet: LearnedConfig = field(  # EfficientDet settings (operating point: its card)
+        default_factory=lambda: LearnedConfig(operating_confidence=0.275))
 
 
 @dataclass(frozen=True)

@@ -55,3 +55,20 @@ def test_train_command_errors_are_one_line(tmp_path: Path, capsys: pytest.Captur
     assert "not found" in capsys.readouterr().err
     assert main(["train", "effdet", str(tmp_path)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_operating_point_maximises_f1(tiny_dataset: Path):
+    from detect_track.config import Config
+    from detect_track.detectors import create_detector
+    from detect_track.training.calibration import operating_point
+    from detect_track.training.data import load_dataset
+    from detect_track.types import VideoMeta
+
+    samples, _ = load_dataset(tiny_dataset, "train")
+    meta = VideoMeta(path="x", fps=50.0, n_frames=1, width_px=128, height_px=128,
+                     um_per_px=0.7)
+    det = create_detector("classical", Config(), meta)
+    grid = np.array([0.3, 0.6, 0.9, 0.99])
+    t, m = operating_point(det, samples, grid=grid)
+    assert t in grid and 0.0 <= m["f1"] <= 1.0
+    assert m["f1"] >= 0.0 and set(m) == {"precision", "recall", "f1", "map50"}

@@ -88,10 +88,10 @@ def build_model(arch: dict[str, Any], image_size: tuple[int, int], task: str) ->
     """
     import warnings
 
-    effdet = require("effdet")
-    cfg = effdet_config(arch, image_size)
     with warnings.catch_warnings():  # effdet scripts its loss with the deprecated torch.jit
         warnings.simplefilter("ignore", FutureWarning)
+        effdet = require("effdet")
+        cfg = effdet_config(arch, image_size)
         bench = effdet.create_model_from_config(cfg, bench_task=task, pretrained=False,
                                                 pretrained_backbone=False,
                                                 bench_labeler=(task == "train"))

@@ -44,7 +44,7 @@ def operating_point(detector: Detector, samples: list[Sample], class_id: int = 0
     grid = np.arange(0.05, 0.951, 0.025) if grid is None else grid
     best_t, best = float(grid[0]), {"f1": -1.0}
     for t in grid:
-        r = detection_ap(gt, pred, (class_id,), float(t))
+        r = detection_ap(gt, pred, (class_id,), float(t), thresholds=(0.5,))
         if r["f1"] > best["f1"]:
             best_t, best = float(t), r
     return round(best_t, 3), {k: best[k] for k in ("precision", "recall", "f1", "map50")}
