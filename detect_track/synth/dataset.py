@@ -39,6 +39,7 @@ from detect_track.errors import ConfigError, OutputError
 from detect_track.io.video import FrameSource
 from detect_track.synth.config import random_config
 from detect_track.synth.video import simulate
+from detect_track.training.data import rotate_flip, window_boxes
 
 #: Class names of the detection datasets and models (VISEM-Tracking ids 0, 1, 2).
 DETECTION_CLASSES: tuple[str, ...] = ("sperm", "cluster", "small_or_pinhead")
@@ -151,31 +152,16 @@ def _tile_labels(boxes: np.ndarray, x0: int, y0: int, size: int,
     """Boxes ``(N, 5)`` shifted into a tile and clipped; mostly-outside ones dropped."""
     if len(boxes) == 0:
         return np.zeros((0, 5))
-    b = boxes.copy()
-    b[:, [0, 2]] -= x0
-    b[:, [1, 3]] -= y0
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    c = b.copy()
-    c[:, :4] = np.clip(c[:, :4], 0, size)
-    vis = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1]) / np.maximum(area, 1e-9)
-    return c[vis >= min_visible]
+    c, keep = window_boxes(boxes[:, :4], x0, y0, size, size, min_visible)
+    return np.column_stack([c, boxes[:, 4]])[keep]
 
 
 def _augment(tile: np.ndarray, labels: np.ndarray, rng: np.random.Generator
              ) -> tuple[np.ndarray, np.ndarray]:
-    """Random 90° rotation and flip of a square tile and its boxes."""
-    size = tile.shape[0]
+    """Random 90° rotation and flip of a square tile and its boxes ``(N, 5)``."""
     k = int(rng.integers(0, 4))
-    for _ in range(k):  # rotate 90° counter-clockwise: (x, y) -> (y, size - x)
-        tile = np.rot90(tile)
-        x1, y1, x2, y2 = labels[:, 0].copy(), labels[:, 1].copy(), labels[:, 2].copy(), \
-            labels[:, 3].copy()
-        labels = np.column_stack([y1, size - x2, y2, size - x1, labels[:, 4]])
-    if rng.random() < 0.5:
-        tile = tile[:, ::-1]
-        labels = np.column_stack([size - labels[:, 2], labels[:, 1], size - labels[:, 0],
-                                  labels[:, 3], labels[:, 4]])
-    return np.ascontiguousarray(tile), labels
+    tile, boxes = rotate_flip(tile, labels[:, :4], k, bool(rng.random() < 0.5))
+    return tile, np.column_stack([boxes, labels[:, 4]])
 
 
 def build_detection_dataset(

@@ -136,6 +136,39 @@ def _image_size(path: Path) -> tuple[int, int]:
     return int(img.shape[0]), int(img.shape[1])
 
 
+def window_boxes(boxes: np.ndarray, x0: float, y0: float, w: float, h: float,
+                 min_visible: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``(N, 4)`` shifted into a ``w`` x ``h`` window at ``(x0, y0)`` and clipped to it.
+
+    Returns:
+        The clipped boxes ``(N, 4)`` and a mask ``(N,)`` of those with at least
+        ``min_visible`` of their area inside the window.
+    """
+    b = np.asarray(boxes, float).reshape(-1, 4) - np.array([x0, y0, x0, y0], float)
+    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
+    c = np.clip(b, 0, [w, h, w, h])
+    vis = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1]) / area
+    return c, vis >= min_visible
+
+
+def rotate_flip(img: np.ndarray, boxes: np.ndarray, k: int, flip: bool
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate a square image ``k`` x 90° counter-clockwise, then mirror it if ``flip``.
+
+    Boxes ``(N, 4)`` ``x1, y1, x2, y2`` move with the pixels.
+    """
+    size = img.shape[0]
+    for _ in range(k):  # (x, y) -> (y, size - x)
+        img = np.rot90(img)
+        boxes = np.column_stack([boxes[:, 1], size - boxes[:, 2], boxes[:, 3],
+                                 size - boxes[:, 0]])
+    if flip:
+        img = img[:, ::-1]
+        boxes = np.column_stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0],
+                                 boxes[:, 3]])
+    return np.ascontiguousarray(img), boxes.reshape(-1, 4)
+
+
 def random_tile(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, size: int,
                 rng: np.random.Generator, min_visible: float = 0.6
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -150,11 +183,7 @@ def random_tile(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, size: i
     tile = np.full((size, size, *img.shape[2:]), np.median(img), img.dtype)
     crop = img[y0:y0 + size, x0:x0 + size]
     tile[:crop.shape[0], :crop.shape[1]] = crop
-    b = boxes - np.array([x0, y0, x0, y0], float)
-    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
-    c = np.clip(b, 0, [min(size, w - x0), min(size, h - y0)] * 2)
-    vis = (c[:, 2] - c[:, 0]).clip(0) * (c[:, 3] - c[:, 1]).clip(0) / area
-    keep = vis >= min_visible
+    c, keep = window_boxes(boxes, x0, y0, min(size, w - x0), min(size, h - y0), min_visible)
     return tile, c[keep], classes[keep]
 
 
@@ -165,16 +194,9 @@ def augment(img: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
     90° rotations and flips (no other angles: boxes would grow), brightness and contrast
     jitter, occasional Gaussian blur and sensor noise; never a hue shift.
     """
-    size = img.shape[0]
-    for _ in range(int(rng.integers(0, 4))):
-        img = np.rot90(img)
-        boxes = np.column_stack([boxes[:, 1], size - boxes[:, 2], boxes[:, 3],
-                                 size - boxes[:, 0]])
-    if rng.random() < 0.5:
-        img = img[:, ::-1]
-        boxes = np.column_stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0],
-                                 boxes[:, 3]])
-    f = np.ascontiguousarray(img).astype(np.float32)
+    k = int(rng.integers(0, 4))
+    img, boxes = rotate_flip(img, boxes, k, bool(rng.random() < 0.5))
+    f = img.astype(np.float32)
     mean = float(f.mean())
     f = (f - mean) * rng.uniform(0.7, 1.3) + mean * rng.uniform(0.75, 1.25)
     if rng.random() < 0.2:
@@ -234,11 +256,7 @@ def tile_yolo_dataset(data_yaml: str | Path, out_dir: str | Path, tile_px: int,
                 for x0 in _grid(w, tile_px, overlap):
                     tile = img[y0:y0 + tile_px, x0:x0 + tile_px]
                     th, tw = tile.shape[:2]
-                    b = s.boxes - np.array([x0, y0, x0, y0], float)
-                    area = np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9)
-                    c = np.clip(b, 0, [tw, th, tw, th])
-                    vis = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1]) / area
-                    keep = vis >= min_visible
+                    c, keep = window_boxes(s.boxes, x0, y0, tw, th, min_visible)
                     name = f"{s.image.stem}_{y0}_{x0}"
                     cv2.imwrite(str(out / "images" / split / f"{name}.png"), tile)
                     lines = [f"{k} {(x1 + x2) / 2 / tw:.6f} {(y1 + y2) / 2 / th:.6f} "
