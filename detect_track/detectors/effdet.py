@@ -21,7 +21,12 @@ import yaml
 
 from detect_track.config import Config, LearnedConfig
 from detect_track.detectors.base import register_detector
-from detect_track.detectors.learned import finish, magnification_scale, prepare, resolve_weights
+from detect_track.detectors.learned import (
+    batches,
+    finish,
+    magnification_scale,
+    resolve_weights,
+)
 from detect_track.errors import ConfigError
 from detect_track.ml import require, torch_threads
 from detect_track.types import Detections, VideoMeta
@@ -161,17 +166,12 @@ class EffdetDetector:
         torch = self._torch
         frames = list(frames)
         out: list[Detections] = [Detections.empty()] * len(frames)
-        groups: dict[tuple[int, int], list[int]] = {}
-        prepared = []
-        for i, f in enumerate(frames):
-            img, _ = prepare(f, self.scale, self.stride)
-            prepared.append(img)
-            groups.setdefault(img.shape[:2], []).append(i)
         torch.set_num_threads(self._threads)
-        for size, idx in groups.items():
-            x = torch.from_numpy(normalise(np.stack([prepared[i] for i in idx])))
+        for idx, images in batches(frames, self.scale, self.stride):
+            x = torch.from_numpy(normalise(images))
             with torch.inference_mode():
-                det = self._bench(size)(x.to(self.cfg.device)).cpu().numpy()
+                det = self._bench(tuple(images.shape[1:3]))(x.to(self.cfg.device))
+            det = det.cpu().numpy()
             for i, d in zip(idx, det, strict=True):
                 d = d[d[:, 4] >= max(self.cfg.confidence, 1e-6)]  # drops the zero padding
                 out[i] = finish(d[:, :4], d[:, 4], d[:, 5].astype(np.int64) - 1, self.scale,

@@ -85,12 +85,8 @@ def to_bgr(frame: np.ndarray) -> np.ndarray:
     raise ConfigError(f"a frame must have 1, 3 or 4 channels, got {channels}")
 
 
-def prepare(frame: np.ndarray, scale: float, stride: int) -> tuple[np.ndarray, float]:
-    """BGR frame resized by ``scale`` (if not 1) and padded to a multiple of ``stride``.
-
-    Returns:
-        The padded image ``(H', W', 3)`` and the factor boxes must be divided by.
-    """
+def prepare(frame: np.ndarray, scale: float, stride: int) -> np.ndarray:
+    """BGR frame ``(H', W', 3)`` resized by ``scale`` (if not 1), padded to ``stride``."""
     img = to_bgr(frame)
     if abs(scale - 1.0) > 1e-6:
         h, w = img.shape[:2]
@@ -101,7 +97,17 @@ def prepare(frame: np.ndarray, scale: float, stride: int) -> tuple[np.ndarray, f
     ph, pw = -h % stride, -w % stride
     if ph or pw:
         img = cv2.copyMakeBorder(img, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
-    return img, scale
+    return img
+
+
+def batches(frames: list[np.ndarray], scale: float, stride: int
+            ) -> list[tuple[list[int], np.ndarray]]:
+    """Prepared frames grouped by size: ``(frame indices, images (B, H', W', 3))`` each."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    prepared = [prepare(f, scale, stride) for f in frames]
+    for i, img in enumerate(prepared):
+        groups.setdefault(img.shape, []).append(i)
+    return [(idx, np.stack([prepared[i] for i in idx])) for idx in groups.values()]
 
 
 def calibrate(score: np.ndarray, operating: float) -> np.ndarray:

@@ -15,7 +15,12 @@ import numpy as np
 
 from detect_track.config import Config, LearnedConfig
 from detect_track.detectors.base import register_detector
-from detect_track.detectors.learned import finish, magnification_scale, prepare, resolve_weights
+from detect_track.detectors.learned import (
+    batches,
+    finish,
+    magnification_scale,
+    resolve_weights,
+)
 from detect_track.errors import ConfigError
 from detect_track.ml import prepare_ultralytics, torch_threads
 from detect_track.types import Detections, VideoMeta
@@ -61,17 +66,11 @@ class YoloDetector:
     def detect_batch(self, frames: Iterable[np.ndarray]) -> list[Detections]:
         """Detect in several frames (same-size frames share one forward pass)."""
         frames = list(frames)
-        out: list[Detections | None] = [None] * len(frames)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        prepared = []
-        for i, f in enumerate(frames):
-            img, _ = prepare(f, self.scale, self.stride)
-            prepared.append(img)
-            groups.setdefault(img.shape, []).append(i)
-        for shape, idx in groups.items():
+        out: list[Detections] = [Detections.empty()] * len(frames)
+        for idx, images in batches(frames, self.scale, self.stride):
             self._torch.set_num_threads(self._threads)
             results = self._model.predict(
-                [prepared[i] for i in idx], imgsz=list(shape[:2]), conf=self.cfg.confidence,
+                list(images), imgsz=list(images.shape[1:3]), conf=self.cfg.confidence,
                 iou=self.cfg.iou, max_det=self.cfg.max_det, device=self.cfg.device,
                 verbose=False, rect=False, batch=len(idx))
             for i, res in zip(idx, results, strict=True):
@@ -80,7 +79,7 @@ class YoloDetector:
                                 b.cls.cpu().numpy().astype(np.int64), self.scale,
                                 frames[i].shape[:2], len(self.class_names),
                                 self.cfg.operating_confidence)
-        return [d if d is not None else Detections.empty() for d in out]
+        return out
 
 
 @register_detector("yolo")
