@@ -13,7 +13,6 @@ About 35 minutes on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from detect_track.training.effdet import EffdetTrainSettings, train_effdet  # noqa: E402
-from tools.train_yolo import ensure_dataset  # noqa: E402
+from tools.train_yolo import ensure_dataset, log_since, ship  # noqa: E402
 
 
 def main() -> None:
@@ -40,11 +39,8 @@ def main() -> None:
                         EffdetTrainSettings(epochs=args.epochs, patience=3, batch=16,
                                             samples_per_epoch=args.samples_per_epoch,
                                             device=args.device, seed=0),
-                        log=lambda m: print(f"{time.time() - t:6.0f} s  {m}", flush=True))
-    print(f"best: {best} ({time.time() - t:.0f} s)")
-    if not args.no_copy:
-        shutil.copyfile(best, ROOT / "weights" / "effdet-sperm.pt")
-        print("copied to weights/effdet-sperm.pt")
+                        log=log_since(t))
+    ship(best, "effdet-sperm", t, not args.no_copy)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,19 @@ def ensure_dataset() -> Path:
     return data
 
 
+def log_since(t0: float):  # noqa: ANN201 - a print callback
+    """A training log callback that prefixes the seconds since ``t0``."""
+    return lambda m: print(f"{time.time() - t0:6.0f} s  {m}", flush=True)
+
+
+def ship(best: Path, name: str, t0: float, copy: bool) -> None:
+    """Report the best checkpoint and copy it to weights/<name>.pt."""
+    print(f"best: {best} ({time.time() - t0:.0f} s)")
+    if copy:
+        shutil.copyfile(best, ROOT / "weights" / f"{name}.pt")
+        print(f"copied to weights/{name}.pt")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,11 +65,8 @@ def main() -> None:
     best = train_yolo(data, args.out,
                       YoloTrainSettings(epochs=args.epochs, patience=8, batch=32, workers=2,
                                         device=args.device, seed=0),
-                      log=lambda m: print(f"{time.time() - t:6.0f} s  {m}", flush=True))
-    print(f"best: {best} ({time.time() - t:.0f} s)")
-    if not args.no_copy:
-        shutil.copyfile(best, ROOT / "weights" / "yolo-sperm.pt")
-        print("copied to weights/yolo-sperm.pt")
+                      log=log_since(t))
+    ship(best, "yolo-sperm", t, not args.no_copy)
 
 
 if __name__ == "__main__":
