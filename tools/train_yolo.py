@@ -58,13 +58,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "runs" / "yolo-sperm"))
+    ap.add_argument("--init", default="", help="start from these weights (fine-tune)")
+    ap.add_argument("--lr0", type=float, default=0.004, help="initial learning rate")
     ap.add_argument("--no-copy", action="store_true", help="do not overwrite weights/")
     args = ap.parse_args()
     data = ensure_dataset()
     t = time.time()
     best = train_yolo(data, args.out,
                       YoloTrainSettings(epochs=args.epochs, patience=8, batch=32, workers=2,
-                                        device=args.device, seed=0),
+                                        device=args.device, seed=0, lr0=args.lr0,
+                                        init_weights=args.init),
                       log=log_since(t))
     ship(best, "yolo-sperm", t, not args.no_copy)
 

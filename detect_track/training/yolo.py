@@ -40,6 +40,7 @@ class YoloTrainSettings:
         fraction: Fraction of the training images to use (smoke runs).
         close_mosaic: Final epochs trained without mosaic.
         cache: Keep decoded images in memory.
+        init_weights: Start from these weights (fine-tuning) instead of from scratch.
     """
 
     epochs: int = 40
@@ -54,6 +55,7 @@ class YoloTrainSettings:
     fraction: float = 1.0
     close_mosaic: int = 5
     cache: bool = True
+    init_weights: str = ""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.patience < 1:
@@ -103,6 +105,10 @@ def train_yolo(data_yaml: str | Path, out_dir: str | Path,
                 f"tiles in {out / 'tiles'}")
         data_yaml = tile_yolo_dataset(data_yaml, out / "tiles", settings.imgsz)
     model = YOLO(settings.model_yaml, task="detect")
+    if settings.init_weights:
+        if not Path(settings.init_weights).is_file():
+            raise InputError(f"initial weights not found: {settings.init_weights}")
+        model.load(settings.init_weights)
     threads = torch_threads()
 
     def _restore_threads(_: Any) -> None:  # ultralytics' device set-up drops to 1 thread
