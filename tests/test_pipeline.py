@@ -49,7 +49,7 @@ def test_default_yolo_pipeline_on_simulated_video(sim: Path, tmp_path: Path):
     res = run_video(sim / "video.avi", um_per_px=0.7)
     write_results(res, tmp_path)
     ev = evaluate(tmp_path, sim)
-    # measured with the shipped weights: recall 0.69, precision 0.73, HOTA 0.46, VCL 4.6 %
+    # measured with the first shipped weights: recall 0.69, precision 0.73, HOTA 0.46, VCL 4.6 %
     assert ev["detection"]["recall"] >= 0.6
     assert ev["detection"]["precision"] >= 0.6
     assert ev["tracking"]["HOTA"] >= 0.4
