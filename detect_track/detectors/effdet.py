@@ -22,6 +22,7 @@ import yaml
 from detect_track.config import Config, LearnedConfig
 from detect_track.detectors.base import register_detector
 from detect_track.detectors.learned import (
+    LearnedDetector,
     batches,
     finish,
     magnification_scale,
@@ -116,7 +117,7 @@ def normalise(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-class EffdetDetector:
+class EffdetDetector(LearnedDetector):
     """EfficientDet behind the :class:`~detect_track.detectors.base.Detector` protocol.
 
     Args:
@@ -153,13 +154,6 @@ class EffdetDetector:
             bench.eval().to(self.cfg.device)
             self._benches[size] = bench
         return bench
-
-    def reset(self) -> None:
-        """Nothing is kept between frames."""
-
-    def detect(self, frame: np.ndarray) -> Detections:
-        """Detect heads in one frame ``(H, W)`` or ``(H, W, 3)``; boxes in frame pixels."""
-        return self.detect_batch([frame])[0]
 
     def detect_batch(self, frames: Iterable[np.ndarray]) -> list[Detections]:
         """Detect in several frames (same-size frames share one forward pass)."""

@@ -141,3 +141,21 @@ def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
     xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
     return Detections(xyxy=xyxy, confidence=calibrate(np.asarray(conf)[keep], operating),
                       class_id=np.asarray(cls, np.int64)[keep])
+
+
+class LearnedDetector:
+    """Shared by the YOLO and EfficientDet wrappers; subclasses implement ``detect_batch``.
+
+    One frame is a batch of one, and nothing is kept between frames.
+    """
+
+    def detect_batch(self, frames: list[np.ndarray]) -> list[Detections]:  # pragma: no cover
+        """Detect in several frames."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Nothing is kept between frames."""
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        """Detect heads in one frame ``(H, W)`` or ``(H, W, 3)``; boxes in frame pixels."""
+        return self.detect_batch([frame])[0]

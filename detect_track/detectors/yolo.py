@@ -16,6 +16,7 @@ import numpy as np
 from detect_track.config import Config, LearnedConfig
 from detect_track.detectors.base import register_detector
 from detect_track.detectors.learned import (
+    LearnedDetector,
     batches,
     finish,
     magnification_scale,
@@ -28,7 +29,7 @@ from detect_track.types import Detections, VideoMeta
 DEFAULT_WEIGHTS = "yolo-sperm"
 
 
-class YoloDetector:
+class YoloDetector(LearnedDetector):
     """Ultralytics YOLO behind the :class:`~detect_track.detectors.base.Detector` protocol.
 
     Args:
@@ -55,13 +56,6 @@ class YoloDetector:
         self.scale = magnification_scale(um_per_px, cfg)
         self._threads = torch_threads()
         self._torch = torch
-
-    def reset(self) -> None:
-        """Nothing is kept between frames."""
-
-    def detect(self, frame: np.ndarray) -> Detections:
-        """Detect heads in one frame ``(H, W)`` or ``(H, W, 3)``; boxes in frame pixels."""
-        return self.detect_batch([frame])[0]
 
     def detect_batch(self, frames: Iterable[np.ndarray]) -> list[Detections]:
         """Detect in several frames (same-size frames share one forward pass)."""
