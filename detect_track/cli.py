@@ -39,6 +39,8 @@ Writes into the output folder:
 
 RUN_EPILOG = """\
 other commands:
+  detect-track track DETECTIONS.csv --fps F --um-per-px X
+                                            link detections from other software
   detect-track synth OUT_DIR [options]      simulate a video with ground truth
   detect-track eval PRED_DIR TRUTH_DIR      score results against ground truth
   detect-track train yolo|effdet|dataset    train a detector / build a training set
@@ -49,6 +51,7 @@ examples:
   detect-track sample.avi --fps 50 --out results/sample tracker.max_gap_s=0.3
   detect-track frames/ --fps 60 --um-per-px 0.5 --config sperm
   detect-track sample.avi --detector classical   (no model: band-pass + threshold)
+  detect-track sample.avi --tracker trackpy --export mot
 
 Distances and speeds are only right with the right scale: pass --um-per-px (the
 camera's micrometres per pixel at your objective). The frame rate is read from the
@@ -99,10 +102,20 @@ def _run_parser() -> argparse.ArgumentParser:
                    help=f"tracker: {', '.join(available_trackers())} (default: from config)")
     p.add_argument("-c", "--config", metavar="PRESET|FILE",
                    help=f"preset ({', '.join(list_presets())}) or YAML file")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    p.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
+    _common_run_options(p)
     p.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
     return p
+
+
+def _common_run_options(p: argparse.ArgumentParser) -> None:
+    from detect_track.io.export import EXPORT_FORMATS
+
+    p.add_argument("--export", action="append", default=[], metavar="FORMAT",
+                   choices=list(EXPORT_FORMATS),
+                   help="also write FORMAT: mot = mot.txt, MOTChallenge tracks for TrackEval "
+                   "(repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
 
 
 def _load_cfg(preset: str | None, overrides: Sequence[str], **extra: Any) -> Any:
@@ -146,17 +159,83 @@ def cmd_run(argv: Sequence[str]) -> int:
         results = run_video(video, cfg, fps=args.fps, um_per_px=args.um_per_px, progress=update)
     finally:
         close()
-    paths = write_results(results, out)
+    paths = write_results(results, out, exports=args.export)
     if not args.quiet:
-        s = results.summary
-        for w in results.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        print(f"{s['video']}: {s['n_frames']} frames at {s['fps']:g} fps, "
-              f"{s['um_per_px']:g} µm/px -> {s['n_tracks']} tracks: "
-              f"{s['pct_progressive']:.1f}% progressive, "
-              f"{s['pct_non_progressive']:.1f}% non-progressive, "
-              f"{s['pct_immotile']:.1f}% immotile")
-        print(f"results in {out}/: " + ", ".join(p.name for p in paths.values()))
+        _print_outcome(results, out, paths)
+    return 0
+
+
+def _print_outcome(results: Any, out: Path, paths: dict[str, Path]) -> None:
+    s = results.summary
+    for w in results.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"{s['video']}: {s['n_frames']} frames at {s['fps']:g} fps, "
+          f"{s['um_per_px']:g} µm/px -> {s['n_tracks']} tracks: "
+          f"{s['pct_progressive']:.1f}% progressive, "
+          f"{s['pct_non_progressive']:.1f}% non-progressive, "
+          f"{s['pct_immotile']:.1f}% immotile")
+    print(f"results in {out}/: " + ", ".join(p.name for p in paths.values()))
+
+
+TRACK_DESCRIPTION = """\
+Link per-frame detections from any source into tracks, then measure them exactly as
+for a video: trajectories.csv, tracks.csv, summary.json.
+
+DETECTIONS.csv columns (one row per detected cell per frame, pixels):
+  frame         0-based frame index                          (required)
+  x_px, y_px    centre of the cell, x = column, y = row       (required)
+  w_px, h_px    box size (default: a 5 µm square)             (optional)
+  confidence    detection score 0..1 (default 1)              (optional)
+  class_name    e.g. sperm, cluster (default sperm)           (optional)
+
+Positions filled in across a bridged gap carry interpolated = true.
+example: detect-track track spots.csv --fps 50 --um-per-px 0.7 --out results/spots
+"""
+
+
+def cmd_track(argv: Sequence[str]) -> int:
+    """``detect-track track DETECTIONS.csv``: link external detections into tracks."""
+    from detect_track.tracking import available_trackers
+
+    p = _Parser(prog=f"{PROG} track", description=TRACK_DESCRIPTION,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("detections", metavar="DETECTIONS.csv", help="per-frame detections (CSV)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides, e.g. tracker.max_gap_s=0.3")
+    p.add_argument("--fps", type=_float_arg("--fps"), required=True, metavar="F",
+                   help="frames per second of the video the detections come from")
+    p.add_argument("--um-per-px", type=_float_arg("--um-per-px"), required=True, metavar="X",
+                   help="micrometres per pixel")
+    p.add_argument("-o", "--out", metavar="DIR",
+                   help="output folder (default: results/<file name>)")
+    p.add_argument("--tracker", metavar="NAME",
+                   help=f"tracker: {', '.join(available_trackers())} (default: from config)")
+    p.add_argument("--n-frames", type=int, metavar="N",
+                   help="frames in the video (default: last frame in the file + 1)")
+    p.add_argument("-c", "--config", metavar="PRESET|FILE", help="preset or YAML file")
+    _common_run_options(p)
+    if not argv:
+        p.error("no DETECTIONS.csv given")
+    args = p.parse_intermixed_args(argv)
+    from detect_track.io.detections import read_detections
+    from detect_track.io.export import ensure_output_dir
+    from detect_track.pipeline import track_detections, write_results
+
+    cfg = _load_cfg(args.config, args.overrides, **{"tracker.name": args.tracker})
+    path = Path(args.detections)
+    table = read_detections(path)
+    out = Path(args.out) if args.out else Path("results") / (path.stem or "detections")
+    ensure_output_dir(out)
+    update, close = _progress_bar(path.name, args.quiet)
+    try:
+        results = track_detections(table, cfg, fps=args.fps, um_per_px=args.um_per_px,
+                                   name=path.name, path=path, n_frames=args.n_frames,
+                                   progress=update)
+    finally:
+        close()
+    paths = write_results(results, out, exports=args.export)
+    if not args.quiet:
+        _print_outcome(results, out, paths)
     return 0
 
 
@@ -326,6 +405,7 @@ def cmd_train(argv: Sequence[str]) -> int:
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "track": cmd_track,
     "synth": cmd_synth,
     "eval": cmd_eval,
     "train": cmd_train,

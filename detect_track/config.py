@@ -76,20 +76,30 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """SORT tracker settings. Distances in µm, times in seconds."""
+    """Tracker settings. Distances in µm, times in seconds; every tracker reads them.
 
-    name: str = "sort"  # registered tracker name
+    ``sort`` uses all keys; ``bytetrack`` and ``botsort`` (ultralytics, IoU-based) use the
+    confidences, ``max_gap_s`` and ``iou_match``; ``trackpy`` uses ``max_speed_um_s``,
+    ``gate_min_um`` and ``max_gap_s``. The track filters (``min_track_s`` ...) apply to all.
+    """
+
+    name: str = "sort"  # registered tracker name: sort, bytetrack, botsort, trackpy
     max_speed_um_s: float = 250.0  # fastest plausible head speed; gates association
     gate_min_um: float = 3.0  # association gate never smaller than this
-    max_gap_s: float = 0.2  # a track survives this long without a detection
+    max_gap_s: float = 0.5  # a track survives this long without a detection
     min_track_s: float = 0.5  # shorter tracks are dropped from the results
     high_confidence: float = 0.5  # detections at least this sure can start tracks
     min_confidence: float = 0.1  # weaker ones (down to this) can only extend existing tracks
     min_confident_fraction: float = 0.5  # tracks with fewer confident detections are dropped
     satellite_radius_um: float = 10.0  # a track this close to a stronger one ...
     satellite_fraction: float = 0.9  # ... in this fraction of its frames is a tail or duplicate
-    process_noise_um_s2: float = 2000.0  # Kalman acceleration noise (std, µm/s²)
-    measurement_noise_um: float = 0.5  # Kalman centroid measurement noise (std, µm)
+    process_noise_um_s2: float = 100.0  # Kalman random acceleration (std, µm/s²): how fast a
+    # swimmer changes its mean velocity; the head's beat is left to the measurement noise
+    measurement_noise_um: float = 1.0  # detected centre error incl. head wobble (std, µm)
+    initial_speed_um_s: float = 100.0  # velocity uncertainty of a new track (std, µm/s)
+    association: str = "distance"  # sort cost: distance to prediction | mahalanobis
+    kalman: str = "numpy"  # sort filters: numpy (batched) | filterpy (reference, slower)
+    iou_match: float = 0.8  # bytetrack/botsort: max association cost (1 - IoU, fused)
 
 
 @dataclass(frozen=True)
@@ -285,12 +295,20 @@ def validate(cfg: Config) -> None:
     for name in ("head_length_um", "threshold_sigma", "background_sigma_um", "max_area_um2"):
         if getattr(c, name) <= 0:
             raise ConfigError(f"detector.classical.{name} must be > 0")
-    for name in ("max_speed_um_s", "measurement_noise_um", "process_noise_um_s2"):
+    for name in ("max_speed_um_s", "measurement_noise_um", "process_noise_um_s2",
+                 "initial_speed_um_s"):
         if getattr(t, name) <= 0:
             raise ConfigError(f"tracker.{name} must be > 0")
     for name in ("max_gap_s", "min_track_s", "gate_min_um"):
         if getattr(t, name) < 0:
             raise ConfigError(f"tracker.{name} must be >= 0")
+    if t.association not in ("distance", "mahalanobis"):
+        raise ConfigError(f"tracker.association must be distance or mahalanobis, "
+                          f"got {t.association!r}")
+    if t.kalman not in ("numpy", "filterpy"):
+        raise ConfigError(f"tracker.kalman must be numpy or filterpy, got {t.kalman!r}")
+    if not 0.0 < t.iou_match <= 1.0:
+        raise ConfigError("tracker.iou_match must be in (0, 1]")
     for section in ("yolo", "effdet"):
         d = getattr(cfg.detector, section)
         if not 0.0 <= d.confidence < 1.0 or not 0.0 < d.iou <= 1.0:

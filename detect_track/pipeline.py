@@ -6,10 +6,11 @@ the same columns as the CSV files the command line writes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,18 @@ from detect_track import __version__
 from detect_track.config import Config, load_config, to_dict
 from detect_track.detectors import create_detector
 from detect_track.errors import ConfigError, InputError
-from detect_track.io.export import ensure_output_dir, write_csv, write_json
+from detect_track.io.export import (
+    EXPORT_FORMATS,
+    ensure_output_dir,
+    write_csv,
+    write_json,
+    write_mot,
+)
 from detect_track.io.video import FrameSource
 from detect_track.kinematics import kinematics_table
 from detect_track.motility import classify_motility, sample_summary
 from detect_track.tracking import create_tracker
-from detect_track.types import TRACK_COLUMNS, TRAJECTORY_COLUMNS, VideoMeta
+from detect_track.types import TRACK_COLUMNS, TRAJECTORY_COLUMNS, Detections, VideoMeta
 
 ProgressFn = Callable[[int, int], None]
 
@@ -241,6 +248,95 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+class _Collector:
+    """Feeds each frame's detections to the tracker and keeps the tracked rows.
+
+    Detections of classes that are not tracked (e.g. clusters) are counted, not linked.
+    """
+
+    def __init__(self, tracker: Any, class_names: tuple[str, ...], tracked_ids: np.ndarray
+                 ) -> None:
+        self.tracker = tracker
+        self.names = class_names
+        self.tracked_ids = tracked_ids
+        self.n_other = np.zeros(len(class_names), np.int64)
+        self.n_frames = 0
+        self._cols: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("frame", "track_id", "xy", "wh", "conf", "cls")}
+
+    def add(self, index: int, dets: Detections) -> None:
+        """Track one frame (``index`` 0-based, frames in order, none skipped)."""
+        linkable = np.isin(dets.class_id, self.tracked_ids)
+        if not linkable.all():
+            other = dets.class_id[~linkable]
+            other = other[(other >= 0) & (other < len(self.names))]
+            self.n_other += np.bincount(other, minlength=len(self.names))[:len(self.names)]
+            dets = dets[linkable]
+        tracked = self.tracker.update(dets)
+        n = len(tracked)
+        if n:
+            self._cols["frame"].append(np.full(n, index, dtype=np.int64))
+            self._cols["track_id"].append(tracked.tracker_id)
+            self._cols["xy"].append(tracked.xy)
+            self._cols["wh"].append(tracked.wh)
+            self._cols["conf"].append(tracked.confidence)
+            self._cols["cls"].append(tracked.class_id)
+        self.n_frames = index + 1
+
+    def rows(self) -> pd.DataFrame:
+        """Tracked detections, one row each (columns as in :func:`build_trajectories`)."""
+        cols = self._cols
+        if not cols["frame"]:
+            return pd.DataFrame(columns=["frame", "track_id", "x_px", "y_px", "w_px", "h_px",
+                                         "class_name", "confidence"])
+        xy, wh = np.concatenate(cols["xy"]), np.concatenate(cols["wh"])
+        cls = np.concatenate(cols["cls"])
+        names = self.names
+        return pd.DataFrame({
+            "frame": np.concatenate(cols["frame"]), "track_id": np.concatenate(cols["track_id"]),
+            "x_px": xy[:, 0], "y_px": xy[:, 1], "w_px": wh[:, 0], "h_px": wh[:, 1],
+            "class_name": [names[c] if 0 <= c < len(names) else str(c) for c in cls],
+            "confidence": np.concatenate(cols["conf"]),
+        })
+
+    def untracked_per_frame(self) -> dict[str, float]:
+        """Mean detections per frame of each class that was counted, not tracked."""
+        n = max(self.n_frames, 1)
+        return {self.names[c]: round(float(self.n_other[c]) / n, 3)
+                for c in range(len(self.names)) if c not in self.tracked_ids}
+
+
+def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path: Path,
+            warnings: list[str], started: float, detector: dict[str, Any]) -> Results:
+    """Trajectories, kinematics, motility and summary from the collected tracked rows."""
+    rows = collector.rows()
+    traj = build_trajectories(rows, meta, cfg, name)
+    tracks = analyse(traj, meta, cfg)
+    summary = {
+        "video": name,
+        "path": str(path.resolve()),
+        "n_frames": meta.n_frames,
+        "duration_s": meta.n_frames / meta.fps,
+        "width_px": meta.width_px,
+        "height_px": meta.height_px,
+        "fps": meta.fps,
+        "fps_source": meta.fps_source,
+        "um_per_px": meta.um_per_px,
+        "um_per_px_source": meta.um_per_px_source,
+        **detector,
+        "tracker": cfg.tracker.name,
+        **sample_summary(tracks),
+        "n_detections": int(len(rows)),
+        "n_interpolated": int(traj["interpolated"].sum()) if len(traj) else 0,
+        "untracked_detections_per_frame": collector.untracked_per_frame(),
+        "warnings": warnings,
+        "elapsed_s": round(time.perf_counter() - started, 3),
+        "config": to_dict(cfg),
+        "versions": _versions(),
+    }
+    return Results(traj, tracks, summary, meta, warnings)
+
+
 def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
               fps: float | None = None, um_per_px: float | None = None,
               progress: ProgressFn | None = None) -> Results:
@@ -269,30 +365,13 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     meta, warnings = resolve_meta(src, cfg, fps, um_per_px)
     detector = create_detector(cfg.detector.name, cfg, meta)
     tracker = create_tracker(cfg.tracker.name, cfg, meta)
-    names = detector.class_names
-    tracked_ids = track_class_ids(names, cfg.detector.track_classes)
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in
-                                         ("frame", "track_id", "xy", "wh", "conf", "cls")}
-    n_read = 0
-    n_other = np.zeros(len(names), np.int64)  # detections of classes that are not tracked
+    names = tuple(detector.class_names)
+    collector = _Collector(tracker, names, track_class_ids(names, cfg.detector.track_classes))
     for index, frame in src:
-        dets = detector.detect(frame)
-        linkable = np.isin(dets.class_id, tracked_ids)
-        if not linkable.all():
-            n_other += np.bincount(dets.class_id[~linkable], minlength=len(names))[:len(names)]
-            dets = dets[linkable]
-        tracked = tracker.update(dets)
-        n = len(tracked)
-        if n:
-            cols["frame"].append(np.full(n, index, dtype=np.int64))
-            cols["track_id"].append(tracked.tracker_id)
-            cols["xy"].append(tracked.xy)
-            cols["wh"].append(tracked.wh)
-            cols["conf"].append(tracked.confidence)
-            cols["cls"].append(tracked.class_id)
-        n_read = index + 1
+        collector.add(index, detector.detect(frame))
         if progress is not None:
-            progress(n_read, len(src) if len(src) else -1)
+            progress(index + 1, len(src) if len(src) else -1)
+    n_read = collector.n_frames
     if n_read == 0:
         raise InputError(f"no frame could be decoded from {src.path}")
     if n_read == 1:
@@ -300,60 +379,108 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     if src.info.n_frames > 0 and n_read < src.info.n_frames:
         warnings.append(f"the container announced {src.info.n_frames} frames but only {n_read} "
                         "could be decoded (truncated file?)")
-    if cols["frame"]:
-        xy, wh = np.concatenate(cols["xy"]), np.concatenate(cols["wh"])
-        cls = np.concatenate(cols["cls"])
-        rows = pd.DataFrame({
-            "frame": np.concatenate(cols["frame"]), "track_id": np.concatenate(cols["track_id"]),
-            "x_px": xy[:, 0], "y_px": xy[:, 1], "w_px": wh[:, 0], "h_px": wh[:, 1],
-            "class_name": [names[c] if 0 <= c < len(names) else str(c) for c in cls],
-            "confidence": np.concatenate(cols["conf"]),
-        })
-    else:
-        rows = pd.DataFrame(columns=["frame", "track_id", "x_px", "y_px", "w_px", "h_px",
-                                     "class_name", "confidence"])
-    meta = VideoMeta(meta.path, meta.fps, n_read, meta.width_px, meta.height_px, meta.um_per_px,
-                     meta.fps_source, meta.um_per_px_source)
-    video_name = Path(source).name
-    traj = build_trajectories(rows, meta, cfg, video_name)
-    tracks = analyse(traj, meta, cfg)
-    summary = {
-        "video": video_name,
-        "path": str(Path(source).resolve()),
-        "n_frames": n_read,
-        "duration_s": n_read / meta.fps,
-        "width_px": meta.width_px,
-        "height_px": meta.height_px,
-        "fps": meta.fps,
-        "fps_source": meta.fps_source,
-        "um_per_px": meta.um_per_px,
-        "um_per_px_source": meta.um_per_px_source,
-        "detector": cfg.detector.name,
-        "detector_weights": (Path(str(detector.weights)).name
-                             if getattr(detector, "weights", None) else None),
-        "tracker": cfg.tracker.name,
-        **sample_summary(tracks),
-        "n_detections": int(len(rows)),
-        "untracked_detections_per_frame": {
-            names[c]: round(float(n_other[c]) / n_read, 3)
-            for c in range(len(names)) if c not in tracked_ids},
-        "warnings": warnings,
-        "elapsed_s": round(time.perf_counter() - started, 3),
-        "config": to_dict(cfg),
-        "versions": _versions(),
-    }
-    return Results(traj, tracks, summary, meta, warnings)
+    meta = dataclasses.replace(meta, n_frames=n_read)
+    weights = getattr(detector, "weights", None)
+    info = {"detector": cfg.detector.name,
+            "detector_weights": Path(str(weights)).name if weights else None}
+    return _finish(collector, meta, cfg, Path(source).name, Path(source), warnings, started,
+                   info)
 
 
-def write_results(results: Results, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps: float,
+                     um_per_px: float, name: str = "detections",
+                     path: str | os.PathLike[str] | None = None,
+                     n_frames: int | None = None,
+                     progress: ProgressFn | None = None) -> Results:
+    """Link per-frame detections from any source into tracks and measure them.
+
+    The same tracker, track filters, kinematics and outputs as :func:`run_video`, from a
+    table instead of a video (see :func:`detect_track.io.detections.read_detections`).
+
+    Args:
+        detections: Columns ``frame`` (0-based int), ``x_px, y_px`` (centre, px), and
+            optionally ``w_px, h_px`` (px), ``confidence`` (0..1), ``class_name``.
+            Missing optional columns get a 5 µm box, confidence 1 and class ``sperm``.
+            Rows whose class is not in ``detector.track_classes`` are counted, not
+            linked, when some rows are (else every row is linked).
+        cfg: Configuration (defaults if None).
+        fps: Frame rate of the video the detections come from (frames per second).
+        um_per_px: Micrometres per pixel.
+        name: Value of the ``video`` column.
+        path: Where the detections came from (recorded in the summary).
+        n_frames: Frames in the video (default: last frame + 1).
+        progress: Called as ``progress(frames_done, frames_total)``.
+
+    Returns:
+        Trajectory table, track table and summary, as :func:`run_video`.
+
+    Raises:
+        ConfigError: Invalid settings, fps or µm/px.
+        InputError: Missing columns or invalid values.
+    """
+    from detect_track.io.detections import normalise_detections
+
+    cfg = cfg or load_config()
+    started = time.perf_counter()
+    for value, label, top in ((fps, "--fps", cfg.video.max_fps), (um_per_px, "--um-per-px", 100)):
+        if not (np.isfinite(value) and 0 < value <= top):
+            raise ConfigError(f"{label} must be a number in (0, {top:g}], got {value:g}")
+    table = normalise_detections(detections, box_px=5.0 / um_per_px)
+    last = int(table["frame"].max()) if len(table) else -1
+    total = max(last + 1, int(n_frames or 0))
+    if total < 2:
+        raise InputError("the detections span fewer than 2 frames; tracking needs a video")
+    class_names = tuple(dict.fromkeys(["sperm", *table["class_name"].unique()]))
+    wanted = {n.strip() for n in cfg.detector.track_classes.split(",") if n.strip()}
+    ids = [i for i, n in enumerate(class_names) if n in wanted and (table["class_name"] == n).any()]
+    tracked_ids = np.array(ids or range(len(class_names)), np.int64)
+    class_index = {n: i for i, n in enumerate(class_names)}
+    meta = VideoMeta(str(path or name), float(fps), total, 0, 0, float(um_per_px), "cli", "cli")
+    tracker = create_tracker(cfg.tracker.name, cfg, meta)
+    collector = _Collector(tracker, class_names, tracked_ids)
+    frames = table["frame"].to_numpy()
+    starts = np.searchsorted(frames, np.arange(total + 1))
+    xy = table[["x_px", "y_px"]].to_numpy()
+    wh = table[["w_px", "h_px"]].to_numpy()
+    conf = table["confidence"].to_numpy()
+    cls = table["class_name"].map(class_index).to_numpy(np.int64)
+    for index in range(total):
+        sl = slice(starts[index], starts[index + 1])
+        collector.add(index, Detections(np.hstack([xy[sl] - wh[sl] / 2, xy[sl] + wh[sl] / 2]),
+                                        conf[sl], cls[sl]))
+        if progress is not None:
+            progress(index + 1, total)
+    source = Path(path) if path is not None else Path(name)
+    return _finish(collector, meta, cfg, name, source, [], started,
+                   {"detector": "external", "detector_weights": None})
+
+
+def write_results(results: Results, out_dir: str | os.PathLike[str],
+                  exports: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``trajectories.csv``, ``tracks.csv`` and ``summary.json`` atomically.
+
+    Args:
+        results: What :func:`run_video` or :func:`track_detections` returned.
+        out_dir: Output folder (created if needed).
+        exports: Extra formats from :data:`~detect_track.io.export.EXPORT_FORMATS`:
+            ``"mot"`` writes ``mot.txt`` (MOTChallenge tracks, 1-based frames).
 
     Returns:
         The paths written, by name.
+
+    Raises:
+        ConfigError: On an unknown export format.
     """
+    unknown = [e for e in exports if e not in EXPORT_FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown export format '{unknown[0]}' (available: "
+                          f"{', '.join(EXPORT_FORMATS)})")
     out = ensure_output_dir(out_dir)
-    return {
+    paths = {
         "trajectories": write_csv(results.trajectories, out / "trajectories.csv"),
         "tracks": write_csv(results.tracks, out / "tracks.csv"),
-        "summary": write_json(results.summary, out / "summary.json"),
     }
+    if "mot" in exports:
+        paths["mot"] = write_mot(results.trajectories, out / "mot.txt")
+    paths["summary"] = write_json(results.summary, out / "summary.json")
+    return paths

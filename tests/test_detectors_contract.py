@@ -150,3 +150,13 @@ def test_calibration_is_monotone_and_centres_the_operating_point():
         c = calibrate(s, op)
         assert c[0] == 0.0 and c[-1] == 1.0 and np.all(np.diff(c) > 0)
         assert calibrate(np.array([op]), op)[0] == pytest.approx(0.5)
+
+
+def test_duplicate_answers_for_one_head_are_suppressed():
+    from detect_track.detectors.learned import suppress_duplicates
+
+    xyxy = np.array([[10, 10, 18, 16], [12, 11, 19, 17], [30, 30, 38, 36], [31, 30, 39, 36.0]])
+    conf = np.array([0.9, 0.6, 0.5, 0.7])
+    cls = np.array([0, 0, 0, 1])  # the last one is another class: kept
+    assert suppress_duplicates(xyxy, conf, cls).tolist() == [True, False, True, True]
+    assert suppress_duplicates(xyxy[:0], conf[:0], cls[:0]).tolist() == []

@@ -122,13 +122,49 @@ def calibrate(score: np.ndarray, operating: float) -> np.ndarray:
                     0.5 + 0.5 * (s - operating) / (1.0 - operating))
 
 
+def suppress_duplicates(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """Keep one box per object: drop a box whose centre lies in a stronger box of its class.
+
+    Small heads give boxes of a few pixels, where two answers for the same head can
+    overlap little (IoU NMS keeps both) yet share the head; the end-to-end YOLO head has no
+    NMS at all. Greedy, strongest first.
+
+    Args:
+        xyxy: Boxes ``(N, 4)``.
+        conf: Scores ``(N,)``.
+        cls: Class ids ``(N,)``.
+
+    Returns:
+        Boolean mask ``(N,)`` of the boxes kept.
+    """
+    n = len(xyxy)
+    keep = np.ones(n, bool)
+    if n < 2:
+        return keep
+    order = np.argsort(-np.asarray(conf), kind="stable")
+    b = np.asarray(xyxy, np.float64)[order]
+    c = np.asarray(cls)[order]
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    # inside[i, j]: centre of box j lies in box i (either way round counts)
+    inside = ((cx[None, :] >= b[:, 0:1]) & (cx[None, :] <= b[:, 2:3])
+              & (cy[None, :] >= b[:, 1:2]) & (cy[None, :] <= b[:, 3:4]))
+    clash = (inside | inside.T) & (c[:, None] == c[None, :])
+    np.fill_diagonal(clash, False)
+    alive = np.ones(n, bool)
+    for i in np.flatnonzero(clash.any(axis=1)):
+        if alive[i]:
+            alive[i + 1:] &= ~clash[i, i + 1:]
+    keep[order] = alive
+    return keep
+
+
 def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
            shape: tuple[int, int], n_classes: int, operating: float = 0.5) -> Detections:
     """Detections in original-frame pixels from boxes in (resized) model pixels.
 
     Boxes are mapped back by ``1 / scale``, clipped to the frame ``shape = (H, W)``;
-    boxes whose centre lies in the padding are dropped, as are unknown class ids. Scores
-    are calibrated with :func:`calibrate`.
+    boxes whose centre lies in the padding are dropped, as are unknown class ids and
+    duplicates (:func:`suppress_duplicates`). Scores are calibrated with :func:`calibrate`.
     """
     h, w = shape
     if len(xyxy) == 0:
@@ -136,6 +172,7 @@ def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
     xyxy = np.asarray(xyxy, np.float64) / scale
     cx, cy = (xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2
     keep = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h) & (cls >= 0) & (cls < n_classes)
+    keep[keep] = suppress_duplicates(xyxy[keep], np.asarray(conf)[keep], np.asarray(cls)[keep])
     xyxy = xyxy[keep]
     xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
     xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)

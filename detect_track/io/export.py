@@ -87,3 +87,41 @@ def write_json(data: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write a dict as pretty JSON atomically (NaN becomes null)."""
     text = json.dumps(_jsonable(data), indent=2, ensure_ascii=False)
     return atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+
+
+#: Export formats besides the default CSV/JSON files, by name (``--export``).
+EXPORT_FORMATS = ("mot",)
+
+
+def mot_table(trajectories: pd.DataFrame) -> pd.DataFrame:
+    """Trajectories in the MOTChallenge layout (TrackEval, py-motmetrics and others).
+
+    One row per box: ``frame`` (1-based), ``id``, ``bb_left, bb_top, bb_width, bb_height``
+    (px), ``conf`` (the detection score; -1 on interpolated rows), then ``x, y, z`` = -1.
+
+    Args:
+        trajectories: The trajectory table (``TRAJECTORY_COLUMNS``).
+
+    Returns:
+        The table, sorted by frame then id, without a header.
+    """
+    t = trajectories
+    conf = t["confidence"].astype(float).where(~t["interpolated"].astype(bool), -1.0)
+    out = pd.DataFrame({
+        "frame": t["frame"].astype(np.int64) + 1,
+        "id": t["track_id"].astype(np.int64),
+        "bb_left": t["x_px"] - t["w_px"] / 2,
+        "bb_top": t["y_px"] - t["h_px"] / 2,
+        "bb_width": t["w_px"],
+        "bb_height": t["h_px"],
+        "conf": conf.fillna(-1.0),
+        "x": -1, "y": -1, "z": -1,
+    })
+    return out.sort_values(["frame", "id"], ignore_index=True)
+
+
+def write_mot(trajectories: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`mot_table` as a header-less comma-separated ``.txt``, atomically."""
+    table = mot_table(trajectories)
+    return atomic_write(path, lambda p: table.to_csv(p, index=False, header=False,
+                                                     float_format="%.3f"))

@@ -44,6 +44,7 @@ class SynthConfig:
     frac_progressive: float = 0.5  # fraction of cells that swim progressively
     frac_non_progressive: float = 0.2  # fraction that are motile but not progressive
     crossing_pairs: int = 2  # pairs of progressive swimmers placed on crossing courses
+    speed_scale: float = 1.0  # multiplies progressive swimmers' speed (VAP 30-120 µm/s at 1)
     n_clusters: int = 1  # agglutinates of 2-3 heads stuck together (immotile, + n_cells)
     n_debris: int = 15  # debris particles (1-15 µm, not in the ground truth)
     n_round_cells: int = 1  # round cells / leukocytes (8-12 µm, not in the ground truth)
@@ -85,6 +86,8 @@ class SynthConfig:
             (0 <= self.frac_progressive <= 1 and 0 <= self.frac_non_progressive <= 1
              and self.frac_progressive + self.frac_non_progressive <= 1 + 1e-9,
              "frac_progressive and frac_non_progressive must be in [0, 1] with sum <= 1"),
+            (math.isfinite(self.speed_scale) and 0.1 <= self.speed_scale <= 5.0,
+             "speed_scale must be in [0.1, 5]"),
             (self.crossing_pairs >= 0 and self.n_clusters >= 0 and self.n_debris >= 0
              and self.n_round_cells >= 0, "counts must be >= 0"),
             (self.look in (*LOOKS, "random"), f"look must be one of {(*LOOKS, 'random')}"),

@@ -288,10 +288,11 @@ def draw_look(rng: np.random.Generator, cfg: SynthConfig, motility: str,
 
 
 def _progressive(rng: np.random.Generator, n: int, fps: float, start: np.ndarray, heading0: float,
-                 straight: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+                 straight: bool, speed_scale: float = 1.0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     dt = 1.0 / fps
     t = np.arange(n) * dt
-    vap = float(np.clip(rng.lognormal(math.log(55.0), 0.38), 30.0, 120.0))
+    vap = speed_scale * float(np.clip(rng.lognormal(math.log(55.0), 0.38), 30.0, 120.0))
     alh = float(rng.uniform(1.5, 7.0))
     beat = _draw_beat(rng, fps)
     if straight:
@@ -584,7 +585,8 @@ def _motion(cfg: SynthConfig, rng: np.random.Generator, spec: _Spec, n: int, sta
     fps = cfg.fps
     b = spec.behaviour
     if spec.motility == "progressive":
-        return _progressive(rng, n, fps, start, heading0, b in ("straight", "crossing"))
+        return _progressive(rng, n, fps, start, heading0, b in ("straight", "crossing"),
+                            cfg.speed_scale)
     if b == "circling":
         return _circling(rng, n, fps, start, heading0)
     if b == "wandering":

@@ -1,65 +1,51 @@
-"""SORT tracker for small fast cells: Kalman filter + Hungarian assignment on distance.
+"""SORT tracker for small fast cells: Kalman filter + optimal assignment on distance.
 
-Unlike SORT on IoU, association uses the centroid distance in µm between each
-track's predicted position and each detection (the cost), and only allows pairs
-whose displacement from the track's last observed position is one a cell can swim
-(``max_speed_um_s`` times the time since it was last seen: the gate). Everything that
-depends on time is configured in seconds and converted with the video's real fps.
+Unlike SORT on IoU, association works on centre positions in µm: a sperm head of 5 µm
+swimming at 100 µm/s at 9 fps moves two head lengths per frame, so its boxes never
+overlap. Each pair of (track, detection) is allowed only when the detection lies where
+the cell could have swum since it was last seen (``max_speed_um_s`` times the elapsed
+time: the gate, physical and independent of fps); among allowed pairs the cost is the
+distance to the Kalman prediction (``association: distance``) or its negative
+log-likelihood under the prediction's covariance (``association: mahalanobis``).
+Everything that depends on time is configured in seconds and converted with the video's
+real fps.
 
-State per track (filterpy ``KalmanFilter``): ``[x, y, w, h, vx, vy]`` with x, y in µm,
-w, h in px (a random walk), vx, vy in µm/s; constant-velocity model.
+The Kalman filters of all tracks are stepped together (:class:`KalmanBank`); the
+per-track filterpy filters of :class:`FilterpyBank` are the reference
+(``kalman: filterpy``) and give the same tracks.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from filterpy.kalman import KalmanFilter
-from scipy.optimize import linear_sum_assignment
 
 from detect_track.config import Config, TrackerConfig
+from detect_track.errors import ConfigError
+from detect_track.tracking.association import (
+    INFEASIBLE,
+    assign,
+    mahalanobis_cost,
+    pairwise_distance,
+)
 from detect_track.tracking.base import register_tracker
+from detect_track.tracking.kalman import FilterpyBank, KalmanBank, motion_model
 from detect_track.types import Detections, VideoMeta
 
-_BIG = 1e9
-
-
-def _make_filter(z: np.ndarray, dt: float, cfg: TrackerConfig) -> KalmanFilter:
-    """Constant-velocity Kalman filter initialised at measurement ``z = [x_um, y_um, w, h]``."""
-    kf = KalmanFilter(dim_x=6, dim_z=4)
-    kf.F = np.eye(6)
-    kf.F[0, 4] = kf.F[1, 5] = dt
-    kf.H = np.zeros((4, 6))
-    kf.H[0, 0] = kf.H[1, 1] = kf.H[2, 2] = kf.H[3, 3] = 1.0
-    r = cfg.measurement_noise_um**2
-    kf.R = np.diag([r, r, 1.0, 1.0])
-    q = cfg.process_noise_um_s2**2
-    qa = np.array([[dt**4 / 4, dt**3 / 2], [dt**3 / 2, dt**2]]) * q
-    kf.Q = np.zeros((6, 6))
-    for pos, vel in ((0, 4), (1, 5)):
-        kf.Q[np.ix_([pos, vel], [pos, vel])] = qa
-    kf.Q[2, 2] = kf.Q[3, 3] = 0.25
-    kf.P = np.diag([r, r, 4.0, 4.0, (cfg.max_speed_um_s / 2) ** 2, (cfg.max_speed_um_s / 2) ** 2])
-    kf.x = np.array([z[0], z[1], z[2], z[3], 0.0, 0.0]).reshape(6, 1)
-    return kf
-
-
-class _Track:
-    __slots__ = ("kf", "track_id", "misses", "last_xy")
-
-    def __init__(self, kf: KalmanFilter, track_id: int, xy_um: np.ndarray) -> None:
-        self.kf = kf
-        self.track_id = track_id
-        self.misses = 0
-        self.last_xy = xy_um
+_BANKS = {"numpy": KalmanBank, "filterpy": FilterpyBank}
+_COSTS = ("distance", "mahalanobis")
 
 
 class SortTracker:
-    """SORT with centroid-distance gating in µm and gap bridging in seconds.
+    """SORT with speed gating in µm/s, two-stage association and gap bridging in seconds.
 
     Args:
         cfg: Tracker settings (µm, s).
         fps: Frames per second of the video (float > 0).
         um_per_px: Micrometres per pixel of the video.
+
+    Raises:
+        ValueError: If ``fps`` or ``um_per_px`` is not positive.
+        ConfigError: If ``cfg.kalman`` or ``cfg.association`` is not a known choice.
     """
 
     name = "sort"
@@ -67,50 +53,57 @@ class SortTracker:
     def __init__(self, cfg: TrackerConfig, fps: float, um_per_px: float) -> None:
         if not fps > 0 or not um_per_px > 0:
             raise ValueError("fps and um_per_px must be > 0")
+        if cfg.kalman not in _BANKS:
+            raise ConfigError(f"tracker.kalman must be one of {', '.join(_BANKS)}, "
+                              f"got '{cfg.kalman}'")
+        if cfg.association not in _COSTS:
+            raise ConfigError(f"tracker.association must be one of {', '.join(_COSTS)}, "
+                              f"got '{cfg.association}'")
         self.cfg = cfg
         self.fps = float(fps)
         self.um_per_px = float(um_per_px)
         self.dt = 1.0 / self.fps
         self.max_misses = int(np.floor(cfg.max_gap_s * self.fps + 1e-9))
+        self.model = motion_model(self.dt, cfg.process_noise_um_s2, cfg.measurement_noise_um,
+                                  cfg.initial_speed_um_s)
         self.reset()
 
     def reset(self) -> None:
         """Drop all tracks; the next new track gets id 1."""
-        self._tracks: list[_Track] = []
+        self._kf = _BANKS[self.cfg.kalman](self.model)
+        self._ids = np.zeros(0, np.int64)
+        self._misses = np.zeros(0, np.int64)
+        self._last_um = np.zeros((0, 2))
         self._next_id = 1
 
     @property
     def n_active(self) -> int:
         """Number of tracks currently alive (seen or bridging a gap)."""
-        return len(self._tracks)
+        return len(self._ids)
 
-    def _gate_um(self, misses: np.ndarray) -> np.ndarray:
-        return np.maximum(self.cfg.gate_min_um, self.cfg.max_speed_um_s * self.dt * (misses + 1))
-
-    def _associate(self, track_idx: np.ndarray, z: np.ndarray, det_idx: np.ndarray
-                   ) -> list[tuple[int, int]]:
-        """Hungarian assignment of tracks to detections; returns gated (track, det) pairs."""
-        if len(track_idx) == 0 or len(det_idx) == 0:
-            return []
-        tracks = [self._tracks[i] for i in track_idx]
-        pred = np.array([t.kf.x[:2, 0] for t in tracks])
-        last = np.array([t.last_xy for t in tracks])
-        misses = np.array([t.misses for t in tracks])
-        zd = z[det_idx, :2]
-        dist = np.linalg.norm(pred[:, None, :] - zd[None, :, :], axis=2)
-        jump = np.linalg.norm(last[:, None, :] - zd[None, :, :], axis=2)
-        cost = np.where(jump <= self._gate_um(misses)[:, None], dist, _BIG)
-        rows, cols = linear_sum_assignment(cost)
-        return [(int(track_idx[r]), int(det_idx[c]))
-                for r, c in zip(rows, cols, strict=True) if cost[r, c] < _BIG]
+    def _cost(self, tracks: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Gated costs ``(len(tracks), len(z))``."""
+        reach = np.maximum(self.cfg.gate_min_um,
+                           self.cfg.max_speed_um_s * self.dt * (self._misses[tracks] + 1))
+        jump = pairwise_distance(self._last_um[tracks], z)
+        pred = self._pred[tracks]
+        if self.cfg.association == "mahalanobis":
+            cost = mahalanobis_cost(pred, self._S[tracks], z)
+        else:
+            cost = pairwise_distance(pred, z)
+        return np.where(jump <= reach[:, None], cost, INFEASIBLE)
 
     def update(self, detections: Detections) -> Detections:
         """Associate one frame's detections with the tracks, in two stages.
 
-        Stage 1 matches confident detections (score >= ``high_confidence``) to all tracks;
-        stage 2 matches weaker ones (>= ``min_confidence``) to the tracks still unmatched
-        (ByteTrack's idea: a faint or defocused head keeps its track alive, but cannot start
-        one). Unmatched confident detections start new tracks; unmatched weak ones are dropped.
+        Stage 1 matches confident detections (score >= ``high_confidence``) to the tracks
+        seen in the previous frame, then the confident detections left to the tracks that
+        are bridging a gap (a track whose prediction is fresh has priority over one that is
+        guessing: DeepSORT's matching cascade); stage 2 matches weaker detections
+        (>= ``min_confidence``) to the tracks still unmatched (ByteTrack's idea: a faint or
+        defocused head keeps its track alive, but cannot start one). Unmatched confident
+        detections start new tracks; unmatched weak ones are dropped; tracks unseen for
+        longer than ``max_gap_s`` end.
 
         Args:
             detections: This frame's detections (boxes in px).
@@ -119,33 +112,50 @@ class SortTracker:
             The detections that were kept, in input order, with ``tracker_id`` set.
         """
         dets = detections[detections.confidence >= self.cfg.min_confidence]
-        for t in self._tracks:
-            t.kf.predict()
-        n_d = len(dets)
-        z = np.hstack([dets.xy * self.um_per_px, dets.wh]) if n_d else np.zeros((0, 4))
-        ids = np.zeros(n_d, dtype=np.int64)
+        n_t = len(self._ids)
+        self._kf.predict()
+        z = dets.xy * self.um_per_px
+        ids = np.zeros(len(dets), np.int64)
         strong = dets.confidence >= self.cfg.high_confidence
-        all_tracks = np.arange(len(self._tracks))
-        pairs = self._associate(all_tracks, z, np.nonzero(strong)[0])
-        used = {r for r, _ in pairs}
-        free_tracks = np.array([i for i in all_tracks if i not in used], dtype=np.int64)
-        pairs += self._associate(free_tracks, z, np.nonzero(~strong)[0])
-        matched_t = np.zeros(len(self._tracks), dtype=bool)
-        for r, c in pairs:
-            t = self._tracks[r]
-            t.kf.update(z[c].reshape(4, 1))
-            t.last_xy = z[c, :2].copy()
-            t.misses = 0
-            ids[c] = t.track_id
-            matched_t[r] = True
-        for r in np.nonzero(~matched_t)[0]:
-            self._tracks[r].misses += 1
-        self._tracks = [t for t in self._tracks if t.misses <= self.max_misses]
-        for c in np.nonzero((ids == 0) & strong)[0]:
-            t = _Track(_make_filter(z[c], self.dt, self.cfg), self._next_id, z[c, :2].copy())
-            self._next_id += 1
-            self._tracks.append(t)
-            ids[c] = t.track_id
+        matched = np.zeros(n_t, bool)
+        if n_t and len(dets):
+            self._pred = self._kf.position
+            if self.cfg.association == "mahalanobis":
+                self._S = self._kf.innovation_cov()
+            rows_all, cols_all = [], []
+            seen = self._misses == 0
+            free = np.ones(len(dets), bool)
+            for det_ok, track_ok in ((strong, seen), (strong, ~seen), (~strong, None)):
+                tracks = np.flatnonzero(~matched if track_ok is None else ~matched & track_ok)
+                det_sel = np.flatnonzero(det_ok & free)
+                if len(det_sel) == 0 or len(tracks) == 0:
+                    continue
+                r, c = assign(self._cost(tracks, z[det_sel]))
+                r, c = tracks[r], det_sel[c]
+                matched[r] = True
+                free[c] = False
+                rows_all.append(r)
+                cols_all.append(c)
+            if rows_all:
+                r, c = np.concatenate(rows_all), np.concatenate(cols_all)
+                self._kf.update(r, z[c])
+                self._last_um[r] = z[c]
+                ids[c] = self._ids[r]
+        self._misses = np.where(matched, 0, self._misses + 1)
+        alive = self._misses <= self.max_misses
+        if not alive.all():
+            self._kf.keep(alive)
+            self._ids, self._misses = self._ids[alive], self._misses[alive]
+            self._last_um = self._last_um[alive]
+        new = np.flatnonzero((ids == 0) & strong)
+        if len(new):
+            new_ids = np.arange(self._next_id, self._next_id + len(new))
+            self._next_id += len(new)
+            self._kf.add(z[new])
+            self._ids = np.concatenate([self._ids, new_ids])
+            self._misses = np.concatenate([self._misses, np.zeros(len(new), np.int64)])
+            self._last_um = np.concatenate([self._last_um, z[new]])
+            ids[new] = new_ids
         keep = ids > 0
         out = dets[keep]
         out.tracker_id = ids[keep]
