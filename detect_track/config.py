@@ -69,7 +69,7 @@ class DetectorConfig:
     track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
     yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md)
-        default_factory=lambda: LearnedConfig(operating_confidence=0.175))
+        default_factory=lambda: LearnedConfig(operating_confidence=0.15))
     effdet: LearnedConfig = field(  # EfficientDet settings (operating point: its card)
         default_factory=lambda: LearnedConfig(operating_confidence=0.275))
 
@@ -89,10 +89,11 @@ class TrackerConfig:
     max_gap_s: float = 0.5  # a track survives this long without a detection
     min_track_s: float = 0.5  # shorter tracks are dropped from the results
     high_confidence: float = 0.5  # detections at least this sure can start tracks
+    new_track_min_distance_um: float = 2.0  # sort: ... but not this close to a linked one
     min_confidence: float = 0.1  # weaker ones (down to this) can only extend existing tracks
     min_confident_fraction: float = 0.5  # tracks with fewer confident detections are dropped
     satellite_radius_um: float = 10.0  # a track this close to a stronger one ...
-    satellite_fraction: float = 0.9  # ... in this fraction of its frames is a tail or duplicate
+    satellite_fraction: float = 0.6  # ... in this fraction of its frames is a tail or duplicate
     process_noise_um_s2: float = 100.0  # Kalman random acceleration (std, µm/s²): how fast a
     # swimmer changes its mean velocity; the head's beat is left to the measurement noise
     measurement_noise_um: float = 1.0  # detected centre error incl. head wobble (std, µm)
@@ -299,7 +300,7 @@ def validate(cfg: Config) -> None:
                  "initial_speed_um_s"):
         if getattr(t, name) <= 0:
             raise ConfigError(f"tracker.{name} must be > 0")
-    for name in ("max_gap_s", "min_track_s", "gate_min_um"):
+    for name in ("max_gap_s", "min_track_s", "gate_min_um", "new_track_min_distance_um"):
         if getattr(t, name) < 0:
             raise ConfigError(f"tracker.{name} must be >= 0")
     if t.association not in ("distance", "mahalanobis"):

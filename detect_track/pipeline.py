@@ -131,8 +131,10 @@ def _fill_gaps(traj: pd.DataFrame) -> pd.DataFrame:
         missing = np.setdiff1d(full, frames)
         fill = pd.DataFrame({"frame": missing, "track_id": tid})
         for col in ("x_px", "y_px", "w_px", "h_px"):
-            fill[col] = np.interp(missing, frames, g[col].to_numpy())
-        fill["class_name"] = g["class_name"].iloc[0]
+            if col in g:
+                fill[col] = np.interp(missing, frames, g[col].to_numpy())
+        if "class_name" in g:
+            fill["class_name"] = g["class_name"].iloc[0]
         fill["confidence"] = np.nan
         fill["interpolated"] = True
         parts.append(pd.concat([g, fill], ignore_index=True).sort_values("frame"))
@@ -146,6 +148,8 @@ def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
     A track is a satellite when, in at least ``min_fraction`` of its frames, a track with
     a higher mean confidence (or, on a tie, more frames) lies within ``radius_um``. Two
     free cells stay that close for nearly all their lives only when stuck together.
+    Positions are compared in every frame of a track's span, gaps filled by linear
+    interpolation: two tracks that take turns on one cell's detections are caught too.
 
     Args:
         rows: Columns ``frame, track_id, x_px, y_px, confidence`` (one row per detection).
@@ -163,9 +167,11 @@ def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
     stats = rows.groupby("track_id").agg(conf=("confidence", "mean"), n=("frame", "size"))
     rank = stats.sort_values(["conf", "n"], ascending=False).index
     strength = pd.Series(np.arange(len(rank))[::-1], index=rank)  # higher = stronger
-    tid = rows["track_id"].to_numpy()
-    xy = rows[["x_px", "y_px"]].to_numpy() * um_per_px
-    frame = rows["frame"].to_numpy()
+    filled = _fill_gaps(rows[["frame", "track_id", "x_px", "y_px"]].assign(interpolated=False))
+    span = filled.groupby("track_id")["frame"].size()
+    tid = filled["track_id"].to_numpy()
+    xy = filled[["x_px", "y_px"]].to_numpy() * um_per_px
+    frame = filled["frame"].to_numpy()
     weaker_near: dict[int, set[int]] = {}
     order = np.argsort(frame, kind="stable")
     for idx in np.split(order, np.flatnonzero(np.diff(frame[order])) + 1):
@@ -176,7 +182,7 @@ def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
             if ta != tb:
                 weak = ta if strength[ta] < strength[tb] else tb
                 weaker_near.setdefault(weak, set()).add(int(frame[idx[a]]))
-    drop = [t for t, fr in weaker_near.items() if len(fr) >= min_fraction * stats.at[t, "n"]]
+    drop = [t for t, fr in weaker_near.items() if len(fr) >= min_fraction * span[t]]
     return rows[~rows["track_id"].isin(drop)]
 
 

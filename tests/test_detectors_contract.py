@@ -152,11 +152,16 @@ def test_calibration_is_monotone_and_centres_the_operating_point():
         assert calibrate(np.array([op]), op)[0] == pytest.approx(0.5)
 
 
-def test_duplicate_answers_for_one_head_are_suppressed():
-    from detect_track.detectors.learned import suppress_duplicates
+def test_duplicate_answers_for_one_head_are_fused():
+    from detect_track.detectors.learned import merge_duplicates
 
-    xyxy = np.array([[10, 10, 18, 16], [12, 11, 19, 17], [30, 30, 38, 36], [31, 30, 39, 36.0]])
-    conf = np.array([0.9, 0.6, 0.5, 0.7])
-    cls = np.array([0, 0, 0, 1])  # the last one is another class: kept
-    assert suppress_duplicates(xyxy, conf, cls).tolist() == [True, False, True, True]
-    assert suppress_duplicates(xyxy[:0], conf[:0], cls[:0]).tolist() == []
+    xyxy = np.array([[10, 10, 18, 16], [12, 11, 20, 17], [30, 30, 38, 36], [31, 30, 39, 36.0],
+                     [37, 30, 45, 36]])
+    conf = np.array([0.9, 0.3, 0.5, 0.7, 0.6])
+    cls = np.array([0, 0, 0, 1, 0])  # box 3 is another class; box 4 is the next head
+    boxes, score, c = merge_duplicates(xyxy, conf, cls)
+    assert len(boxes) == 4 and c.tolist() == [0, 1, 0, 0]
+    assert score.tolist() == [0.9, 0.7, 0.6, 0.5]
+    np.testing.assert_allclose(boxes[0], [10.5, 10.25, 18.5, 16.25])  # score-weighted mean
+    np.testing.assert_allclose(boxes[3], xyxy[2])
+    assert len(merge_duplicates(xyxy[:0], conf[:0], cls[:0])[0]) == 0

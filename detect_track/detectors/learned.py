@@ -110,6 +110,11 @@ def batches(frames: list[np.ndarray], scale: float, stride: int
     return [(idx, np.stack([prepared[i] for i in idx])) for idx in groups.values()]
 
 
+#: Two boxes are one head when their centres are closer than this fraction of the
+#: stronger box's shorter side (see :func:`merge_duplicates`).
+DUPLICATE_FRACTION = 0.5
+
+
 def calibrate(score: np.ndarray, operating: float) -> np.ndarray:
     """Map raw model scores so that ``operating`` becomes 0.5, piecewise linearly.
 
@@ -122,12 +127,17 @@ def calibrate(score: np.ndarray, operating: float) -> np.ndarray:
                     0.5 + 0.5 * (s - operating) / (1.0 - operating))
 
 
-def suppress_duplicates(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> np.ndarray:
-    """Keep one box per object: drop a box whose centre lies in a stronger box of its class.
+def merge_duplicates(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One box per object: fuse the answers that share a head into one.
 
     Small heads give boxes of a few pixels, where two answers for the same head can
     overlap little (IoU NMS keeps both) yet share the head; the end-to-end YOLO head has no
-    NMS at all. Greedy, strongest first.
+    NMS at all. Greedy, strongest first: every weaker box of the same class whose centre
+    lies closer to a stronger box's centre than ``DUPLICATE_FRACTION`` of that box's
+    shorter side joins it; the fused box is the score-weighted mean of its members (as in
+    weighted box fusion) and keeps the strongest score. Adjacent heads lie about a head
+    width apart and stay separate.
 
     Args:
         xyxy: Boxes ``(N, 4)``.
@@ -135,36 +145,45 @@ def suppress_duplicates(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray) -> 
         cls: Class ids ``(N,)``.
 
     Returns:
-        Boolean mask ``(N,)`` of the boxes kept.
+        Boxes ``(K, 4)``, scores ``(K,)`` and class ids ``(K,)``, K <= N, strongest first.
     """
-    n = len(xyxy)
-    keep = np.ones(n, bool)
+    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    conf = np.asarray(conf, np.float64).reshape(-1)
+    cls = np.asarray(cls, np.int64).reshape(-1)
+    order = np.argsort(-conf, kind="stable")
+    b, s, c = xyxy[order], conf[order], cls[order]
+    n = len(b)
     if n < 2:
-        return keep
-    order = np.argsort(-np.asarray(conf), kind="stable")
-    b = np.asarray(xyxy, np.float64)[order]
-    c = np.asarray(cls)[order]
+        return b, s, c
     cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-    # inside[i, j]: centre of box j lies in box i (either way round counts)
-    inside = ((cx[None, :] >= b[:, 0:1]) & (cx[None, :] <= b[:, 2:3])
-              & (cy[None, :] >= b[:, 1:2]) & (cy[None, :] <= b[:, 3:4]))
-    clash = (inside | inside.T) & (c[:, None] == c[None, :])
+    side = np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+    dist = np.hypot(cx[:, None] - cx[None, :], cy[:, None] - cy[None, :])
+    clash = (dist < DUPLICATE_FRACTION * side[:, None]) & (c[:, None] == c[None, :])
     np.fill_diagonal(clash, False)
-    alive = np.ones(n, bool)
+    owner = np.arange(n)
     for i in np.flatnonzero(clash.any(axis=1)):
-        if alive[i]:
-            alive[i + 1:] &= ~clash[i, i + 1:]
-    keep[order] = alive
-    return keep
+        if owner[i] == i:  # i is still its own box: it absorbs the weaker free ones
+            members = np.flatnonzero(clash[i, i + 1:]) + i + 1
+            members = members[owner[members] == members]
+            owner[members] = i
+    heads = np.flatnonzero(owner == np.arange(n))
+    if len(heads) == n:
+        return b, s, c
+    w = np.zeros((len(heads), n))
+    w[np.searchsorted(heads, owner), np.arange(n)] = s + 1e-9
+    fused = (w @ b) / w.sum(axis=1, keepdims=True)
+    return fused, s[heads], c[heads]
 
 
 def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
-           shape: tuple[int, int], n_classes: int, operating: float = 0.5) -> Detections:
+           shape: tuple[int, int], n_classes: int, operating: float = 0.5,
+           merge: bool = False) -> Detections:
     """Detections in original-frame pixels from boxes in (resized) model pixels.
 
     Boxes are mapped back by ``1 / scale``, clipped to the frame ``shape = (H, W)``;
-    boxes whose centre lies in the padding are dropped, as are unknown class ids and
-    duplicates (:func:`suppress_duplicates`). Scores are calibrated with :func:`calibrate`.
+    boxes whose centre lies in the padding are dropped, as are unknown class ids; with
+    ``merge`` (models without NMS), answers that share a head are fused
+    (:func:`merge_duplicates`). Scores are calibrated with :func:`calibrate`.
     """
     h, w = shape
     if len(xyxy) == 0:
@@ -172,12 +191,12 @@ def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
     xyxy = np.asarray(xyxy, np.float64) / scale
     cx, cy = (xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2
     keep = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h) & (cls >= 0) & (cls < n_classes)
-    keep[keep] = suppress_duplicates(xyxy[keep], np.asarray(conf)[keep], np.asarray(cls)[keep])
-    xyxy = xyxy[keep]
+    xyxy, score, cls = xyxy[keep], np.asarray(conf)[keep], np.asarray(cls, np.int64)[keep]
+    if merge:
+        xyxy, score, cls = merge_duplicates(xyxy, score, cls)
     xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
     xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
-    return Detections(xyxy=xyxy, confidence=calibrate(np.asarray(conf)[keep], operating),
-                      class_id=np.asarray(cls, np.int64)[keep])
+    return Detections(xyxy=xyxy, confidence=calibrate(score, operating), class_id=cls)
 
 
 class LearnedDetector:

@@ -72,7 +72,7 @@ class YoloDetector(LearnedDetector):
                 out[i] = finish(b.xyxy.cpu().numpy(), b.conf.cpu().numpy(),
                                 b.cls.cpu().numpy().astype(np.int64), self.scale,
                                 frames[i].shape[:2], len(self.class_names),
-                                self.cfg.operating_confidence)
+                                self.cfg.operating_confidence, merge=True)
         return out
 
 

@@ -148,6 +148,10 @@ class SortTracker:
             self._ids, self._misses = self._ids[alive], self._misses[alive]
             self._last_um = self._last_um[alive]
         new = np.flatnonzero((ids == 0) & strong)
+        if len(new) and (ids > 0).any() and self.cfg.new_track_min_distance_um > 0:
+            # a second answer on a cell that already has its track starts nothing
+            near = pairwise_distance(z[new], z[ids > 0]).min(axis=1)
+            new = new[near >= self.cfg.new_track_min_distance_um]
         if len(new):
             new_ids = np.arange(self._next_id, self._next_id + len(new))
             self._next_id += len(new)
