@@ -86,6 +86,7 @@ class TrackerConfig:
     name: str = "sort"  # registered tracker name: sort, bytetrack, botsort, trackpy
     max_speed_um_s: float = 250.0  # fastest plausible head speed; gates association
     gate_min_um: float = 3.0  # association gate never smaller than this
+    gate_sigma: float = 8.0  # sort: ... and within this many predicted std devs (0 = off)
     max_gap_s: float = 0.5  # a track survives this long without a detection
     min_track_s: float = 0.5  # shorter tracks are dropped from the results
     high_confidence: float = 0.5  # detections at least this sure can start tracks
@@ -300,7 +301,8 @@ def validate(cfg: Config) -> None:
                  "initial_speed_um_s"):
         if getattr(t, name) <= 0:
             raise ConfigError(f"tracker.{name} must be > 0")
-    for name in ("max_gap_s", "min_track_s", "gate_min_um", "new_track_min_distance_um"):
+    for name in ("max_gap_s", "min_track_s", "gate_min_um", "new_track_min_distance_um",
+                 "gate_sigma"):
         if getattr(t, name) < 0:
             raise ConfigError(f"tracker.{name} must be >= 0")
     if t.association not in ("distance", "mahalanobis"):

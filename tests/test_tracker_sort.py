@@ -109,3 +109,18 @@ def test_tracks_do_not_jump_beyond_max_speed():
     a = t.update(dets((50, 50))).tracker_id.tolist()
     b = t.update(dets((70, 50))).tracker_id.tolist()
     assert a != b
+
+
+def test_lost_still_cell_does_not_grab_a_distant_newcomer():
+    # an immotile cell seen for 0.4 s vanishes; 3 frames later a cell appears 15 µm away:
+    # within the speed gate (250 µm/s x 0.08 s = 20 µm) but far outside the Kalman gate
+    def run(gate_sigma: float) -> set[int]:
+        t = tracker(gate_sigma=gate_sigma)
+        for _ in range(20):
+            t.update(dets((50, 50)))
+        for _ in range(3):
+            t.update(Detections.empty())
+        return set(t.update(dets((65, 50))).tracker_id.tolist())
+
+    assert run(8.0) == {2}
+    assert run(0.0) == {1}  # speed gate alone links it

@@ -44,7 +44,8 @@ def one(seed: int, work: Path, extra: list[str]) -> dict:
     video = next(p for p in truth.iterdir() if p.name.startswith("video"))
     from detect_track.config import load_config, parse_overrides
 
-    pcfg = load_config(None, parse_overrides(extra))
+    # this benchmark measures the classical detector (the learned ones have their own)
+    pcfg = load_config(None, {"detector.name": "classical", **parse_overrides(extra)})
     t1 = time.perf_counter()
     res = run_video(video, pcfg, um_per_px=meta["um_per_px"])
     t2 = time.perf_counter()

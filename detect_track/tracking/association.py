@@ -18,6 +18,21 @@ def pairwise_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("nmk,nmk->nm", d, d))
 
 
+def mahalanobis_sq(pred: np.ndarray, S: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Squared Mahalanobis distances ``(N, M)`` of detections from predictions.
+
+    Args:
+        pred: Predicted positions ``(N, 2)``.
+        S: Innovation covariances ``(N, 2, 2)``.
+        z: Detected positions ``(M, 2)``.
+    """
+    a, b, c = S[:, 0, 0], S[:, 0, 1], S[:, 1, 1]
+    det = a * c - b * b
+    d = z[None, :, :] - pred[:, None, :]
+    dx, dy = d[..., 0], d[..., 1]
+    return (c[:, None] * dx * dx - 2 * b[:, None] * dx * dy + a[:, None] * dy * dy) / det[:, None]
+
+
 def mahalanobis_cost(pred: np.ndarray, S: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Negative log-likelihood of each detection under each track's prediction.
 
@@ -33,12 +48,8 @@ def mahalanobis_cost(pred: np.ndarray, S: np.ndarray, z: np.ndarray) -> np.ndarr
     Returns:
         Costs ``(N, M)``.
     """
-    a, b, c = S[:, 0, 0], S[:, 0, 1], S[:, 1, 1]
-    det = a * c - b * b
-    d = z[None, :, :] - pred[:, None, :]
-    dx, dy = d[..., 0], d[..., 1]
-    d2 = (c[:, None] * dx * dx - 2 * b[:, None] * dx * dy + a[:, None] * dy * dy) / det[:, None]
-    return d2 + np.log(det)[:, None]
+    det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
+    return mahalanobis_sq(pred, S, z) + np.log(det)[:, None]
 
 
 def assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

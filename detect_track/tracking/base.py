@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from detect_track.config import Config
 from detect_track.registry import Registry
 from detect_track.types import Detections, VideoMeta
@@ -28,6 +30,19 @@ class Tracker(Protocol):
     def reset(self) -> None:
         """Forget all tracks and restart ids at 1."""
         ...
+
+
+def with_ids(detections: Detections, ids: np.ndarray) -> Detections:
+    """The detections that got a track (``ids > 0``), with ``tracker_id`` set.
+
+    Args:
+        detections: One frame's detections (N).
+        ids: Track id per detection ``(N,)``, 0 where none was given.
+    """
+    keep = ids > 0
+    out = detections[keep]
+    out.tracker_id = np.asarray(ids, np.int64)[keep]
+    return out
 
 
 TrackerFactory = Callable[[Config, VideoMeta], Tracker]

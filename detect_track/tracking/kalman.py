@@ -73,7 +73,24 @@ def motion_model(dt_s: float, process_noise_um_s2: float, measurement_noise_um: 
     return MotionModel(F, H, Q, R, P0)
 
 
-class KalmanBank:
+class _Bank:
+    """What both banks share: read-outs of the stacked states ``x`` and covariances ``P``."""
+
+    model: MotionModel
+    x: np.ndarray
+    P: np.ndarray
+
+    @property
+    def position(self) -> np.ndarray:
+        """Predicted or filtered positions ``(N, 2)``, µm."""
+        return self.x[:, :2]
+
+    def innovation_cov(self) -> np.ndarray:
+        """Covariance of the next measurement of each track ``(N, 2, 2)``, µm²."""
+        return self.P[:, :2, :2] + self.model.R
+
+
+class KalmanBank(_Bank):
     """Kalman filters of ``N`` tracks stacked in arrays and stepped together.
 
     Attributes:
@@ -108,15 +125,6 @@ class KalmanBank:
         self.x = self.x @ m.F.T
         self.P = m.F @ self.P @ m.F.T + m.Q
 
-    @property
-    def position(self) -> np.ndarray:
-        """Predicted or filtered positions ``(N, 2)``, µm."""
-        return self.x[:, :2]
-
-    def innovation_cov(self) -> np.ndarray:
-        """Covariance of the next measurement of each track ``(N, 2, 2)``, µm²."""
-        return self.P[:, :2, :2] + self.model.R
-
     def update(self, idx: np.ndarray, z_um: np.ndarray) -> None:
         """Correct the filters ``idx (M,)`` with their measurements ``z_um (M, 2)``."""
         if len(idx) == 0:
@@ -132,7 +140,7 @@ class KalmanBank:
         self.P[idx] = IKH @ P @ IKH.transpose(0, 2, 1) + K @ self.model.R @ K.transpose(0, 2, 1)
 
 
-class FilterpyBank:
+class FilterpyBank(_Bank):
     """Reference implementation: one ``filterpy`` ``KalmanFilter`` per track, same model.
 
     Slow (a Python loop over tracks) but textbook; :class:`KalmanBank` must agree with it.
@@ -177,15 +185,6 @@ class FilterpyBank:
     def P(self) -> np.ndarray:
         """Covariances ``(N, 4, 4)``."""
         return np.array([f.P for f in self.filters]).reshape(-1, 4, 4)
-
-    @property
-    def position(self) -> np.ndarray:
-        """Predicted or filtered positions ``(N, 2)``, µm."""
-        return self.x[:, :2]
-
-    def innovation_cov(self) -> np.ndarray:
-        """Covariance of the next measurement of each track ``(N, 2, 2)``, µm²."""
-        return self.P[:, :2, :2] + self.model.R
 
     def update(self, idx: np.ndarray, z_um: np.ndarray) -> None:
         """Correct the filters ``idx (M,)`` with their measurements ``z_um (M, 2)``."""

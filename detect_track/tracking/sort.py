@@ -4,9 +4,12 @@ Unlike SORT on IoU, association works on centre positions in µm: a sperm head o
 swimming at 100 µm/s at 9 fps moves two head lengths per frame, so its boxes never
 overlap. Each pair of (track, detection) is allowed only when the detection lies where
 the cell could have swum since it was last seen (``max_speed_um_s`` times the elapsed
-time: the gate, physical and independent of fps); among allowed pairs the cost is the
-distance to the Kalman prediction (``association: distance``) or its negative
-log-likelihood under the prediction's covariance (``association: mahalanobis``).
+time: the gate, physical and independent of fps) and within ``gate_sigma`` standard
+deviations of where its Kalman filter predicts it (so a track that has been lost for a
+while cannot grab a far-away newcomer just because it could have swum there). Among
+allowed pairs the cost is the distance to the Kalman prediction (``association:
+distance``) or its negative log-likelihood under the prediction's covariance
+(``association: mahalanobis``).
 Everything that depends on time is configured in seconds and converted with the video's
 real fps.
 
@@ -25,9 +28,10 @@ from detect_track.tracking.association import (
     INFEASIBLE,
     assign,
     mahalanobis_cost,
+    mahalanobis_sq,
     pairwise_distance,
 )
-from detect_track.tracking.base import register_tracker
+from detect_track.tracking.base import register_tracker, with_ids
 from detect_track.tracking.kalman import FilterpyBank, KalmanBank, motion_model
 from detect_track.types import Detections, VideoMeta
 
@@ -85,13 +89,15 @@ class SortTracker:
         """Gated costs ``(len(tracks), len(z))``."""
         reach = np.maximum(self.cfg.gate_min_um,
                            self.cfg.max_speed_um_s * self.dt * (self._misses[tracks] + 1))
-        jump = pairwise_distance(self._last_um[tracks], z)
+        allowed = pairwise_distance(self._last_um[tracks], z) <= reach[:, None]
         pred = self._pred[tracks]
+        if self.cfg.gate_sigma > 0:
+            allowed &= mahalanobis_sq(pred, self._S[tracks], z) <= self.cfg.gate_sigma**2
         if self.cfg.association == "mahalanobis":
             cost = mahalanobis_cost(pred, self._S[tracks], z)
         else:
             cost = pairwise_distance(pred, z)
-        return np.where(jump <= reach[:, None], cost, INFEASIBLE)
+        return np.where(allowed, cost, INFEASIBLE)
 
     def update(self, detections: Detections) -> Detections:
         """Associate one frame's detections with the tracks, in two stages.
@@ -120,7 +126,7 @@ class SortTracker:
         matched = np.zeros(n_t, bool)
         if n_t and len(dets):
             self._pred = self._kf.position
-            if self.cfg.association == "mahalanobis":
+            if self.cfg.association == "mahalanobis" or self.cfg.gate_sigma > 0:
                 self._S = self._kf.innovation_cov()
             rows_all, cols_all = [], []
             seen = self._misses == 0
@@ -160,10 +166,7 @@ class SortTracker:
             self._misses = np.concatenate([self._misses, np.zeros(len(new), np.int64)])
             self._last_um = np.concatenate([self._last_um, z[new]])
             ids[new] = new_ids
-        keep = ids > 0
-        out = dets[keep]
-        out.tracker_id = ids[keep]
-        return out
+        return with_ids(dets, ids)
 
 
 @register_tracker("sort")

@@ -16,7 +16,7 @@ import numpy as np
 
 from detect_track.config import Config, TrackerConfig
 from detect_track.ml import prepare_ultralytics, require
-from detect_track.tracking.base import register_tracker
+from detect_track.tracking.base import register_tracker, with_ids
 from detect_track.types import Detections, VideoMeta
 
 
@@ -88,10 +88,7 @@ class UltralyticsTracker:
             out = np.asarray(out).reshape(len(out), -1)
             idx = out[:, -1].astype(np.int64)
             ids[idx] = out[:, 4].astype(np.int64)
-        keep = ids > 0
-        kept = dets[keep]
-        kept.tracker_id = ids[keep]
-        return kept
+        return with_ids(dets, ids)
 
 
 @register_tracker("bytetrack")
