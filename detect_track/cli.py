@@ -44,6 +44,7 @@ other commands:
   detect-track synth OUT_DIR [options]      simulate a video with ground truth
   detect-track eval PRED_DIR TRUTH_DIR      score results against ground truth
   detect-track train yolo|effdet|dataset    train a detector / build a training set
+  detect-track morphology train|predict     head-morphology classifiers
   (run 'detect-track COMMAND --help' for details)
 
 examples:
@@ -102,9 +103,17 @@ def _run_parser() -> argparse.ArgumentParser:
                    help=f"tracker: {', '.join(available_trackers())} (default: from config)")
     p.add_argument("-c", "--config", metavar="PRESET|FILE",
                    help=f"preset ({', '.join(list_presets())}) or YAML file")
+    _video_options(p)
     _common_run_options(p)
     p.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
     return p
+
+
+def _video_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-morphology", action="store_true",
+                   help="skip the head-morphology call (morphology columns stay empty)")
+    p.add_argument("--save-crops", action="store_true",
+                   help="write each track's head crops to OUT/crops/ (PNG)")
 
 
 def _common_run_options(p: argparse.ArgumentParser) -> None:
@@ -150,7 +159,8 @@ def cmd_run(argv: Sequence[str]) -> int:
     from detect_track.pipeline import run_video, write_results
 
     cfg = _load_cfg(args.config, args.overrides,
-                    **{"detector.name": args.detector, "tracker.name": args.tracker})
+                    **{"detector.name": args.detector, "tracker.name": args.tracker,
+                       "morphology.enabled": False if args.no_morphology else None})
     video = Path(args.video)
     out = Path(args.out) if args.out else Path("results") / (video.stem or "video")
     ensure_output_dir(out)  # fail before the long work, not after
@@ -159,7 +169,7 @@ def cmd_run(argv: Sequence[str]) -> int:
         results = run_video(video, cfg, fps=args.fps, um_per_px=args.um_per_px, progress=update)
     finally:
         close()
-    paths = write_results(results, out, exports=args.export)
+    paths = write_results(results, out, exports=args.export, save_crops=args.save_crops)
     if not args.quiet:
         _print_outcome(results, out, paths)
     return 0
@@ -173,7 +183,9 @@ def _print_outcome(results: Any, out: Path, paths: dict[str, Path]) -> None:
           f"{s['um_per_px']:g} µm/px -> {s['n_tracks']} tracks: "
           f"{s['pct_progressive']:.1f}% progressive, "
           f"{s['pct_non_progressive']:.1f}% non-progressive, "
-          f"{s['pct_immotile']:.1f}% immotile")
+          f"{s['pct_immotile']:.1f}% immotile"
+          + (f"; {s['pct_normal_forms']:.0f}% normal forms of {s['n_morphology_assessed']} "
+             "assessed" if s.get("pct_normal_forms") is not None else ""))
     print(f"results in {out}/: " + ", ".join(p.name for p in paths.values()))
 
 
@@ -403,12 +415,121 @@ def cmd_train(argv: Sequence[str]) -> int:
     print(best)
     return 0
 
+MORPHOLOGY_DESCRIPTION = """\
+Sperm-head morphology classifiers: train on your crops, predict on new ones.
+
+  detect-track morphology train DATA --task TASK --out MODEL.pt [--folds K] [--epochs N]
+  detect-track morphology predict MODEL.pt INPUT [--out FILE.csv]
+  detect-track morphology synth OUT_DIR [--n-per-class N] [--seed S]
+
+TASK: head_shape (normal, tapered, pyriform, amorphous, small, not_assessable: the
+classes are the sub-folder names of DATA) or head | acrosome | vacuole | tail (normal /
+abnormal). DATA / INPUT: a folder with one sub-folder per class, a folder of images, or
+MHSMA-style arrays (x_*.npy images with y_<task>_*.npy labels; the folder or one x file).
+predict writes item,label,confidence (item = file name, or the 0-based index for .npy).
+synth writes simulated head crops, one sub-folder per head shape.
+"""
+
+
+def cmd_morphology(argv: Sequence[str]) -> int:
+    """``detect-track morphology train|predict|synth ...``."""
+    p = _Parser(prog=f"{PROG} morphology", description=MORPHOLOGY_DESCRIPTION,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=["train", "predict", "synth"], metavar="ACTION",
+                   help="train | predict | synth")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="train: DATA; predict: MODEL INPUT; synth: OUT_DIR")
+    p.add_argument("--task", help="train: head_shape | head | acrosome | vacuole | tail")
+    p.add_argument("--out", metavar="FILE", help="train: model file; predict: CSV file")
+    p.add_argument("--folds", type=int, default=0,
+                   help="train: also report stratified K-fold accuracy (K models)")
+    p.add_argument("--epochs", type=int, help="train: most epochs (default 80)")
+    p.add_argument("--init", metavar="MODEL.pt",
+                   help="train: start from this model (e.g. weights/head-shape-synth.pt)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda:0")
+    p.add_argument("--n-per-class", type=int, default=500, help="synth: crops per class")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    args = p.parse_args(argv)
+    say = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    want = {"train": 1, "predict": 2, "synth": 1}[args.action]
+    if len(args.paths) != want:
+        raise ConfigError(f"morphology {args.action} takes {want} path(s), got "
+                          f"{len(args.paths)} (see 'detect-track morphology --help')")
+    if args.action == "synth":
+        from detect_track.synth.heads import write_head_folder
+
+        update, close = _progress_bar("rendering heads", args.quiet)
+        try:
+            out = write_head_folder(args.paths[0], args.n_per_class, args.seed,
+                                    progress=update)
+        finally:
+            close()
+        print(out)
+        return 0
+    import numpy as np
+    import pandas as pd
+
+    from detect_track.morphology.classifier import TASKS
+    from detect_track.morphology.data import load_image_set
+
+    if args.action == "train":
+        from detect_track.morphology.classifier import (
+            MorphTrainSettings,
+            cross_validate,
+            save_checkpoint,
+            train_classifier,
+        )
+
+        if args.task not in TASKS:
+            raise ConfigError(f"--task must be one of {', '.join(TASKS)}")
+        if not args.out:
+            raise ConfigError("morphology train: give the model file with --out MODEL.pt")
+        data = load_image_set(args.paths[0], task=args.task, labelled=True)
+        values: dict[str, Any] = {"seed": args.seed, "device": args.device}
+        if args.epochs is not None:
+            values["epochs"] = args.epochs
+        if args.init:
+            if not Path(args.init).is_file():
+                raise ConfigError(f"--init: {args.init} not found")
+            values["init"] = args.init
+        settings = MorphTrainSettings(**values)
+        if data.labels is None:  # pragma: no cover - load_image_set guarantees labels
+            raise ConfigError("no labels")
+        say(f"{len(data)} crops, classes: " + ", ".join(
+            f"{c} {n}" for c, n in zip(data.class_names, np.bincount(
+                data.labels, minlength=len(data.class_names)), strict=True)))
+        if args.folds:
+            cv = cross_validate(data.images, data.labels, data.class_names, args.task,
+                                args.folds, settings, log=say)
+            print(f"{args.folds}-fold accuracy {cv['accuracy']:.3f} (folds: "
+                  + ", ".join(f"{a:.3f}" for a in cv["fold_accuracy"]) + ")")
+        ckpt = train_classifier(data.images, data.labels, data.class_names, args.task,
+                                settings, log=say)
+        print(save_checkpoint(ckpt, args.out))
+        return 0
+    from detect_track.morphology.classifier import MorphologyClassifier
+
+    model = MorphologyClassifier(args.paths[0], args.device)
+    data = load_image_set(args.paths[1], task=None, labelled=False)
+    labels, conf = model.predict(data.images)
+    table = pd.DataFrame({"item": data.items, "label": labels, "confidence": conf})
+    if args.out:
+        from detect_track.io.export import write_csv
+
+        write_csv(table, args.out)
+        say(f"{len(table)} predictions -> {args.out}")
+    else:
+        table.to_csv(sys.stdout, index=False, float_format="%.4f")
+    return 0
+
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "track": cmd_track,
     "synth": cmd_synth,
     "eval": cmd_eval,
     "train": cmd_train,
+    "morphology": cmd_morphology,
 }
 
 

@@ -125,6 +125,18 @@ class MotilityConfig:
 
 
 @dataclass(frozen=True)
+class MorphologyConfig:
+    """Head morphology from the sharpest isolated crops of each track."""
+
+    enabled: bool = True  # classify each track's head (needs the ml extra)
+    weights: str = ""  # head-shape model; "" = shipped weights/head-shape-synth.pt
+    crops_per_track: int = 3  # sharpest isolated crops kept and averaged per track
+    crop_um: float = 10.7  # side of a crop, µm (cut at native resolution)
+    isolation_um: float = 8.0  # no crop while another detection is this close, µm
+    device: str = "cpu"  # cpu or cuda:0
+
+
+@dataclass(frozen=True)
 class Config:
     """Full pipeline configuration."""
 
@@ -133,6 +145,7 @@ class Config:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)  # tracking stage
     kinematics: KinematicsConfig = field(default_factory=KinematicsConfig)  # CASA kinematics
     motility: MotilityConfig = field(default_factory=MotilityConfig)  # WHO classes
+    morphology: MorphologyConfig = field(default_factory=MorphologyConfig)  # head shape
 
 
 def _valid_keys(cls: Any, prefix: str = "") -> list[str]:
@@ -322,6 +335,9 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"detector.{section}.max_det must be >= 1")
         if not 0.0 < d.min_um_per_px <= d.max_um_per_px:
             raise ConfigError(f"detector.{section}: need 0 < min_um_per_px <= max_um_per_px")
+    m = cfg.morphology
+    if m.crops_per_track < 1 or not m.crop_um > 0 or m.isolation_um < 0:
+        raise ConfigError("morphology: crops_per_track >= 1, crop_um > 0, isolation_um >= 0")
     if cfg.kinematics.smoothing_window_frames < 1:
         raise ConfigError("kinematics.smoothing_window_frames must be >= 1")
 

@@ -47,6 +47,9 @@ class Results:
         tracks: One row per track (``TRACK_COLUMNS``).
         summary: Counts, percentages, parameters used and their sources, versions.
         meta: The video's metadata as used.
+        warnings: Problems the user should know about (also in the summary).
+        crops: Aligned head crops per track id, sharpest first (video input with
+            morphology on; empty otherwise).
     """
 
     trajectories: pd.DataFrame
@@ -54,6 +57,7 @@ class Results:
     summary: dict[str, Any]
     meta: VideoMeta
     warnings: list[str] = field(default_factory=list)
+    crops: dict[int, list[np.ndarray]] = field(default_factory=dict)
 
 
 def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
@@ -235,6 +239,8 @@ def analyse(trajectories: pd.DataFrame, meta: VideoMeta, cfg: Config) -> pd.Data
     kin = kinematics_table(trajectories, um_per_px=meta.um_per_px, fps=meta.fps,
                            window_frames=cfg.kinematics.smoothing_window_frames)
     tracks = classify_motility(kin, cfg.motility)
+    tracks["morphology"] = pd.Series([""] * len(tracks), index=tracks.index, dtype=object)
+    tracks["morphology_confidence"] = np.nan
     return tracks[list(TRACK_COLUMNS)].reset_index(drop=True)
 
 
@@ -270,8 +276,12 @@ class _Collector:
         self._cols: dict[str, list[np.ndarray]] = {
             k: [] for k in ("frame", "track_id", "xy", "wh", "conf", "cls")}
 
-    def add(self, index: int, dets: Detections) -> None:
-        """Track one frame (``index`` 0-based, frames in order, none skipped)."""
+    def add(self, index: int, dets: Detections) -> Detections:
+        """Track one frame (``index`` 0-based, frames in order, none skipped).
+
+        Returns:
+            The tracked detections of the frame (``tracker_id`` set).
+        """
         linkable = np.isin(dets.class_id, self.tracked_ids)
         if not linkable.all():
             other = dets.class_id[~linkable]
@@ -288,6 +298,7 @@ class _Collector:
             self._cols["conf"].append(tracked.confidence)
             self._cols["cls"].append(tracked.class_id)
         self.n_frames = index + 1
+        return tracked
 
     def rows(self) -> pd.DataFrame:
         """Tracked detections, one row each (columns as in :func:`build_trajectories`)."""
@@ -313,11 +324,20 @@ class _Collector:
 
 
 def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path: Path,
-            warnings: list[str], started: float, detector: dict[str, Any]) -> Results:
-    """Trajectories, kinematics, motility and summary from the collected tracked rows."""
+            warnings: list[str], started: float, detector: dict[str, Any],
+            morphology: Any = None) -> Results:
+    """Trajectories, kinematics, motility, morphology and summary from the tracked rows."""
+    from detect_track.morphology.stage import morphology_summary
+
     rows = collector.rows()
     traj = build_trajectories(rows, meta, cfg, name)
     tracks = analyse(traj, meta, cfg)
+    crops: dict[int, list[np.ndarray]] = {}
+    morph_info: dict[str, Any] = {"morphology_model": None}
+    if morphology is not None:
+        tracks = morphology.classify(tracks)
+        crops = morphology.crops_of(tracks["track_id"].tolist())
+        morph_info = morphology.info()
     summary = {
         "video": name,
         "path": str(path.resolve()),
@@ -332,6 +352,8 @@ def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path
         **detector,
         "tracker": cfg.tracker.name,
         **sample_summary(tracks),
+        **morphology_summary(tracks),
+        **morph_info,
         "n_detections": int(len(rows)),
         "n_interpolated": int(traj["interpolated"].sum()) if len(traj) else 0,
         "untracked_detections_per_frame": collector.untracked_per_frame(),
@@ -340,7 +362,22 @@ def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path
         "config": to_dict(cfg),
         "versions": _versions(),
     }
-    return Results(traj, tracks, summary, meta, warnings)
+    return Results(traj, tracks, summary, meta, warnings, crops)
+
+
+def _morphology_stage(cfg: Config, meta: VideoMeta, warnings: list[str]) -> Any:
+    """The morphology stage, or None (disabled, or its model unavailable: warned)."""
+    if not cfg.morphology.enabled:
+        return None
+    from detect_track.morphology.stage import MorphologyStage
+
+    try:
+        return MorphologyStage(cfg.morphology, meta.um_per_px)
+    except ConfigError as exc:
+        if cfg.morphology.weights:  # asked for a model explicitly: that is an error
+            raise
+        warnings.append(f"morphology skipped: {exc}")
+        return None
 
 
 def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
@@ -373,8 +410,12 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     tracker = create_tracker(cfg.tracker.name, cfg, meta)
     names = tuple(detector.class_names)
     collector = _Collector(tracker, names, track_class_ids(names, cfg.detector.track_classes))
+    morphology = _morphology_stage(cfg, meta, warnings)
     for index, frame in src:
-        collector.add(index, detector.detect(frame))
+        dets = detector.detect(frame)
+        tracked = collector.add(index, dets)
+        if morphology is not None:
+            morphology.update(index, frame, tracked, dets)
         if progress is not None:
             progress(index + 1, len(src) if len(src) else -1)
     n_read = collector.n_frames
@@ -390,7 +431,7 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     info = {"detector": cfg.detector.name,
             "detector_weights": Path(str(weights)).name if weights else None}
     return _finish(collector, meta, cfg, Path(source).name, Path(source), warnings, started,
-                   info)
+                   info, morphology)
 
 
 def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps: float,
@@ -462,7 +503,7 @@ def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps
 
 
 def write_results(results: Results, out_dir: str | os.PathLike[str],
-                  exports: Sequence[str] = ()) -> dict[str, Path]:
+                  exports: Sequence[str] = (), save_crops: bool = False) -> dict[str, Path]:
     """Write ``trajectories.csv``, ``tracks.csv`` and ``summary.json`` atomically.
 
     Args:
@@ -470,6 +511,7 @@ def write_results(results: Results, out_dir: str | os.PathLike[str],
         out_dir: Output folder (created if needed).
         exports: Extra formats from :data:`~detect_track.io.export.EXPORT_FORMATS`:
             ``"mot"`` writes ``mot.txt`` (MOTChallenge tracks, 1-based frames).
+        save_crops: Also write each track's head crops as ``crops/<video>_track<id>_<k>.png``.
 
     Returns:
         The paths written, by name.
@@ -488,5 +530,9 @@ def write_results(results: Results, out_dir: str | os.PathLike[str],
     }
     if "mot" in exports:
         paths["mot"] = write_mot(results.trajectories, out / "mot.txt")
+    if save_crops:
+        from detect_track.morphology.stage import write_crops
+
+        paths["crops"] = write_crops(results.crops, out / "crops", results.summary["video"])
     paths["summary"] = write_json(results.summary, out / "summary.json")
     return paths

@@ -49,7 +49,8 @@ KINEMATICS_COLUMNS: tuple[str, ...] = (
 )
 
 #: Columns of ``tracks.csv``: one row per track.
-TRACK_COLUMNS: tuple[str, ...] = (*KINEMATICS_COLUMNS, "motility", "who_grade")
+TRACK_COLUMNS: tuple[str, ...] = (*KINEMATICS_COLUMNS, "motility", "who_grade", "morphology",
+                                  "morphology_confidence")
 
 #: Motility classes, in the order used for summaries.
 MOTILITY_CLASSES: tuple[str, ...] = ("progressive", "non_progressive", "immotile")

@@ -306,11 +306,9 @@ def main() -> int:
     text = report(real, synth, speed, command.strip(), time.perf_counter() - t0)
     print(text)
     if not args.no_write and not args.quick:
-        from detect_track.io.export import atomic_write
+        from detect_track.io.export import write_text
 
-        out = ROOT / "benchmarks" / "tracking.md"
-        atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
-        print(f"wrote {out}")
+        print(f"wrote {write_text(text, ROOT / 'benchmarks' / 'tracking.md')}")
     return 0
 
 

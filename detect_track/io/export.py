@@ -125,3 +125,8 @@ def write_mot(trajectories: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     table = mot_table(trajectories)
     return atomic_write(path, lambda p: table.to_csv(p, index=False, header=False,
                                                      float_format="%.3f"))
+
+
+def write_text(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write UTF-8 text (a report, a benchmark table) atomically."""
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))

@@ -1,0 +1,107 @@
+"""The morphology stage of the video pipeline: crops while tracking, one call per track.
+
+:class:`MorphologyStage` collects crops frame by frame (see :class:`CropCollector`) and,
+once the tracks are final, classifies each track from the mean class probabilities of its
+crops. Tracks without an isolated crop get ``not_assessable``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from detect_track.config import MorphologyConfig
+from detect_track.morphology.crops import CropCollector
+from detect_track.types import Detections
+
+DEFAULT_WEIGHTS = "head-shape-synth"
+NOT_ASSESSABLE = "not_assessable"
+
+
+class MorphologyStage:
+    """Crop collection and per-track classification for one video.
+
+    Args:
+        cfg: Morphology settings.
+        um_per_px: Micrometres per pixel of the video.
+
+    Raises:
+        ConfigError: If the model cannot be found or loaded, or torch is missing.
+    """
+
+    def __init__(self, cfg: MorphologyConfig, um_per_px: float) -> None:
+        from detect_track.detectors.learned import resolve_weights
+        from detect_track.morphology.classifier import MorphologyClassifier
+
+        self.cfg = cfg
+        self.model = MorphologyClassifier(
+            resolve_weights(cfg.weights, DEFAULT_WEIGHTS, ".pt"), cfg.device)
+        self.collector = CropCollector(round(cfg.crop_um / um_per_px),
+                                       cfg.isolation_um / um_per_px, cfg.crops_per_track)
+
+    def update(self, frame_index: int, frame: np.ndarray, tracked: Detections,
+               detections: Detections) -> None:
+        """Collect crops of this frame's tracked heads."""
+        self.collector.update(frame_index, frame, tracked, detections)
+
+    def reset(self) -> None:
+        """Forget the crops (new video)."""
+        self.collector.reset()
+
+    def classify(self, tracks: pd.DataFrame) -> pd.DataFrame:
+        """Fill ``morphology`` and ``morphology_confidence`` of the tracks table (a copy)."""
+        out = tracks.copy()
+        labels, confs = [], []
+        for tid in out["track_id"]:
+            crops = [c for _, c in self.collector.crops(int(tid))]
+            if not crops:
+                labels.append(NOT_ASSESSABLE)
+                confs.append(np.nan)
+                continue
+            p = self.model.predict_proba(crops).mean(axis=0)
+            k = int(np.argmax(p))
+            labels.append(self.model.class_names[k])
+            confs.append(float(p[k]))
+        out["morphology"] = pd.Series(labels, index=out.index, dtype=object)
+        out["morphology_confidence"] = pd.Series(confs, index=out.index, dtype=float)
+        return out
+
+    def crops_of(self, track_ids: list[int]) -> dict[int, list[np.ndarray]]:
+        """Aligned crops of the given tracks, sharpest first."""
+        return {int(t): [c for _, c in self.collector.crops(int(t))] for t in track_ids}
+
+    def info(self) -> dict[str, Any]:
+        """What the summary records about the model."""
+        return {"morphology_model": self.model.path.name, "morphology_task": self.model.task}
+
+
+def morphology_summary(tracks: pd.DataFrame) -> dict[str, Any]:
+    """% normal forms among the tracks whose head could be assessed.
+
+    Returns:
+        ``n_morphology_assessed`` and ``pct_normal_forms`` (None when none was assessed).
+    """
+    if "morphology" not in tracks or not len(tracks):
+        return {"n_morphology_assessed": 0, "pct_normal_forms": None}
+    m = tracks["morphology"].astype(str)
+    assessed = m[(m != NOT_ASSESSABLE) & (m != "") & (m != "nan")]
+    n = int(len(assessed))
+    return {"n_morphology_assessed": n,
+            "pct_normal_forms": 100.0 * float((assessed == "normal").sum()) / n if n else None}
+
+
+def write_crops(crops: dict[int, list[np.ndarray]], out_dir: str | os.PathLike[str],
+                video_name: str) -> Path:
+    """Write crops as ``OUT/<video>_track<id>_<k>.png`` (k = 0 is the sharpest)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(video_name).stem
+    for tid, items in crops.items():
+        for k, crop in enumerate(items):
+            cv2.imwrite(str(out / f"{stem}_track{tid}_{k}.png"), crop)
+    return out
