@@ -85,16 +85,21 @@ class SortTracker:
         """Number of tracks currently alive (seen or bridging a gap)."""
         return len(self._ids)
 
-    def _cost(self, tracks: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Gated costs ``(len(tracks), len(z))``."""
+    def _cost(self, tracks: np.ndarray, z: np.ndarray, pred: np.ndarray,
+              S: np.ndarray | None) -> np.ndarray:
+        """Gated costs ``(len(tracks), len(z))``.
+
+        ``pred (N, 2)`` and ``S (N, 2, 2)`` are all tracks' predicted positions and
+        innovation covariances (``S`` None when neither the gate nor the cost uses it).
+        """
         reach = np.maximum(self.cfg.gate_min_um,
                            self.cfg.max_speed_um_s * self.dt * (self._misses[tracks] + 1))
         allowed = pairwise_distance(self._last_um[tracks], z) <= reach[:, None]
-        pred = self._pred[tracks]
-        if self.cfg.gate_sigma > 0:
-            allowed &= mahalanobis_sq(pred, self._S[tracks], z) <= self.cfg.gate_sigma**2
-        if self.cfg.association == "mahalanobis":
-            cost = mahalanobis_cost(pred, self._S[tracks], z)
+        pred = pred[tracks]
+        if S is not None and self.cfg.gate_sigma > 0:
+            allowed &= mahalanobis_sq(pred, S[tracks], z) <= self.cfg.gate_sigma**2
+        if S is not None and self.cfg.association == "mahalanobis":
+            cost = mahalanobis_cost(pred, S[tracks], z)
         else:
             cost = pairwise_distance(pred, z)
         return np.where(allowed, cost, INFEASIBLE)
@@ -108,8 +113,9 @@ class SortTracker:
         guessing: DeepSORT's matching cascade); stage 2 matches weaker detections
         (>= ``min_confidence``) to the tracks still unmatched (ByteTrack's idea: a faint or
         defocused head keeps its track alive, but cannot start one). Unmatched confident
-        detections start new tracks; unmatched weak ones are dropped; tracks unseen for
-        longer than ``max_gap_s`` end.
+        detections start new tracks, unless they lie within ``new_track_min_distance_um``
+        of a detection already linked (a second answer on the same cell); unmatched weak
+        ones are dropped; tracks unseen for longer than ``max_gap_s`` end.
 
         Args:
             detections: This frame's detections (boxes in px).
@@ -125,9 +131,9 @@ class SortTracker:
         strong = dets.confidence >= self.cfg.high_confidence
         matched = np.zeros(n_t, bool)
         if n_t and len(dets):
-            self._pred = self._kf.position
-            if self.cfg.association == "mahalanobis" or self.cfg.gate_sigma > 0:
-                self._S = self._kf.innovation_cov()
+            pred = self._kf.position
+            S = (self._kf.innovation_cov()
+                 if self.cfg.association == "mahalanobis" or self.cfg.gate_sigma > 0 else None)
             rows_all, cols_all = [], []
             seen = self._misses == 0
             free = np.ones(len(dets), bool)
@@ -136,7 +142,7 @@ class SortTracker:
                 det_sel = np.flatnonzero(det_ok & free)
                 if len(det_sel) == 0 or len(tracks) == 0:
                     continue
-                r, c = assign(self._cost(tracks, z[det_sel]))
+                r, c = assign(self._cost(tracks, z[det_sel], pred, S))
                 r, c = tracks[r], det_sel[c]
                 matched[r] = True
                 free[c] = False
