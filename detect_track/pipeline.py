@@ -335,8 +335,7 @@ def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path
     crops: dict[int, list[np.ndarray]] = {}
     morph_info: dict[str, Any] = {"morphology_model": None}
     if morphology is not None:
-        tracks = morphology.classify(tracks)
-        crops = morphology.crops_of(tracks["track_id"].tolist())
+        tracks, crops = morphology.classify(tracks)
         morph_info = morphology.info()
     summary = {
         "video": name,

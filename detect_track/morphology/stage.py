@@ -53,12 +53,19 @@ class MorphologyStage:
         """Forget the crops (new video)."""
         self.collector.reset()
 
-    def classify(self, tracks: pd.DataFrame) -> pd.DataFrame:
-        """Fill ``morphology`` and ``morphology_confidence`` of the tracks table (a copy)."""
+    def classify(self, tracks: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, list[np.ndarray]]]:
+        """Fill ``morphology`` and ``morphology_confidence`` of the tracks table.
+
+        Returns:
+            A copy of ``tracks`` with both columns filled, and the aligned crops of each
+            track (sharpest first) that were classified.
+        """
         out = tracks.copy()
         labels, confs = [], []
+        used: dict[int, list[np.ndarray]] = {}
         for tid in out["track_id"]:
             crops = [c for _, c in self.collector.crops(int(tid))]
+            used[int(tid)] = crops
             if not crops:
                 labels.append(NOT_ASSESSABLE)
                 confs.append(np.nan)
@@ -69,11 +76,7 @@ class MorphologyStage:
             confs.append(float(p[k]))
         out["morphology"] = pd.Series(labels, index=out.index, dtype=object)
         out["morphology_confidence"] = pd.Series(confs, index=out.index, dtype=float)
-        return out
-
-    def crops_of(self, track_ids: list[int]) -> dict[int, list[np.ndarray]]:
-        """Aligned crops of the given tracks, sharpest first."""
-        return {int(t): [c for _, c in self.collector.crops(int(t))] for t in track_ids}
+        return out, used
 
     def info(self) -> dict[str, Any]:
         """What the summary records about the model."""
