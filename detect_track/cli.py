@@ -33,7 +33,8 @@ seconds) and the WHO motility class (progressive / non-progressive / immotile).
 
 Writes into the output folder:
   trajectories.csv  one row per cell per frame (positions in px and µm)
-  tracks.csv        one row per cell: kinematics, motility class, WHO grade a/b/c/d
+  tracks.csv        one row per cell: kinematics, motility class, WHO grade a/b/c/d,
+                    head morphology (normal, tapered, pyriform, amorphous, small)
   summary.json      counts and percentages, the fps and µm/px used and where they came from
 """
 
