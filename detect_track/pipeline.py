@@ -60,6 +60,13 @@ class Results:
     crops: dict[int, list[np.ndarray]] = field(default_factory=dict)
 
 
+def _in_range(value: float, label: str, top: float) -> float:
+    """``value`` as a float if it is a finite number in (0, top], else a ConfigError."""
+    if not (np.isfinite(value) and 0 < value <= top):
+        raise ConfigError(f"{label} must be a number in (0, {top:g}], got {value:g}")
+    return float(value)
+
+
 def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
                  um_per_px: float | None = None) -> tuple[VideoMeta, list[str]]:
     """Decide the fps and µm/px to use, and record where each came from.
@@ -73,9 +80,7 @@ def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
     warnings: list[str] = []
     max_fps = cfg.video.max_fps
     if fps is not None:
-        if not np.isfinite(fps) or not 0 < fps <= max_fps:
-            raise ConfigError(f"--fps must be a number in (0, {max_fps:g}], got {fps:g}")
-        fps_used, fps_src = float(fps), "cli"
+        fps_used, fps_src = _in_range(fps, "--fps", max_fps), "cli"
     elif cfg.video.fps is not None:
         fps_used, fps_src = float(cfg.video.fps), "config"
     elif source.info.fps is not None:
@@ -86,9 +91,7 @@ def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
     else:
         raise InputError(f"the frame rate of {source.path} is unknown; pass it with --fps")
     if um_per_px is not None:
-        if not np.isfinite(um_per_px) or not 0 < um_per_px <= 100:
-            raise ConfigError(f"--um-per-px must be a number in (0, 100], got {um_per_px:g}")
-        scale, scale_src = float(um_per_px), "cli"
+        scale, scale_src = _in_range(um_per_px, "--um-per-px", 100), "cli"
     elif cfg.video.um_per_px is not None:
         scale, scale_src = float(cfg.video.um_per_px), "config"
     else:
@@ -145,33 +148,34 @@ def _fill_gaps(traj: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else traj
 
 
-def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
-                    min_fraction: float) -> pd.DataFrame:
-    """Remove tracks that shadow a stronger track (a midpiece, a tail point, a duplicate).
+def satellite_tracks(filled: pd.DataFrame, um_per_px: float, radius_um: float,
+                     min_fraction: float) -> list[int]:
+    """Tracks that shadow a stronger track (a midpiece, a tail point, a duplicate).
 
     A track is a satellite when, in at least ``min_fraction`` of its frames, a track with
-    a higher mean confidence (or, on a tie, more frames) lies within ``radius_um``. Two
-    free cells stay that close for nearly all their lives only when stuck together.
+    a higher mean confidence (or, on a tie, more detections) lies within ``radius_um``.
+    Two free cells stay that close for nearly all their lives only when stuck together.
     Positions are compared in every frame of a track's span, gaps filled by linear
     interpolation: two tracks that take turns on one cell's detections are caught too.
 
     Args:
-        rows: Columns ``frame, track_id, x_px, y_px, confidence`` (one row per detection).
+        filled: Gap-filled rows (see :func:`drop_satellites`), columns ``frame, track_id,
+            x_px, y_px, confidence, interpolated``.
         um_per_px: Micrometres per pixel.
         radius_um: Distance below which two tracks are "together", µm.
         min_fraction: Fraction of a track's frames spent together that makes it a satellite.
 
     Returns:
-        ``rows`` without the satellite tracks.
+        The ids of the satellite tracks.
     """
-    if len(rows) == 0 or radius_um <= 0 or min_fraction > 1:
-        return rows
+    if len(filled) == 0 or radius_um <= 0 or min_fraction > 1:
+        return []
     from scipy.spatial import cKDTree
 
-    stats = rows.groupby("track_id").agg(conf=("confidence", "mean"), n=("frame", "size"))
+    real = filled[~filled["interpolated"].astype(bool)]
+    stats = real.groupby("track_id").agg(conf=("confidence", "mean"), n=("frame", "size"))
     rank = stats.sort_values(["conf", "n"], ascending=False).index
     strength = pd.Series(np.arange(len(rank))[::-1], index=rank)  # higher = stronger
-    filled = _fill_gaps(rows[["frame", "track_id", "x_px", "y_px"]].assign(interpolated=False))
     span = filled.groupby("track_id")["frame"].size()
     tid = filled["track_id"].to_numpy()
     xy = filled[["x_px", "y_px"]].to_numpy() * um_per_px
@@ -186,7 +190,27 @@ def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
             if ta != tb:
                 weak = ta if strength[ta] < strength[tb] else tb
                 weaker_near.setdefault(weak, set()).add(int(frame[idx[a]]))
-    drop = [t for t, fr in weaker_near.items() if len(fr) >= min_fraction * span[t]]
+    return [t for t, fr in weaker_near.items() if len(fr) >= min_fraction * span[t]]
+
+
+def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
+                    min_fraction: float) -> pd.DataFrame:
+    """Remove the tracks :func:`satellite_tracks` finds.
+
+    Args:
+        rows: Columns ``frame, track_id, x_px, y_px, confidence`` (one row per detection).
+        um_per_px: Micrometres per pixel.
+        radius_um: Distance below which two tracks are "together", µm.
+        min_fraction: Fraction of a track's frames spent together that makes it a satellite.
+
+    Returns:
+        ``rows`` without the satellite tracks.
+    """
+    if len(rows) == 0:
+        return rows
+    filled = _fill_gaps(rows[["frame", "track_id", "x_px", "y_px", "confidence"]]
+                        .assign(interpolated=False))
+    drop = satellite_tracks(filled, um_per_px, radius_um, min_fraction)
     return rows[~rows["track_id"].isin(drop)]
 
 
@@ -212,15 +236,17 @@ def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
     if len(rows) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})
     rows = rows.assign(interpolated=False)
-    rows = drop_satellites(rows, meta.um_per_px, cfg.tracker.satellite_radius_um,
-                           cfg.tracker.satellite_fraction)
+    filled = _fill_gaps(rows)  # each track on its own: fill once, select tracks after
+    drop = satellite_tracks(filled, meta.um_per_px, cfg.tracker.satellite_radius_um,
+                            cfg.tracker.satellite_fraction)
+    rows = rows[~rows["track_id"].isin(drop)]
     g = rows.groupby("track_id")["frame"]
     span = g.transform("max") - g.transform("min")
     count = g.transform("size")
     confident = (rows["confidence"] >= cfg.tracker.high_confidence).groupby(rows["track_id"])
     keep = ((span / meta.fps >= cfg.tracker.min_track_s - 1e-9) & (count >= 2)
             & (confident.transform("mean") >= cfg.tracker.min_confident_fraction))
-    traj = _fill_gaps(rows[keep])
+    traj = filled[filled["track_id"].isin(rows.loc[keep, "track_id"].unique())]
     if len(traj) == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})
     traj = traj.sort_values(["track_id", "frame"], ignore_index=True)
@@ -468,9 +494,8 @@ def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps
 
     cfg = cfg or load_config()
     started = time.perf_counter()
-    for value, label, top in ((fps, "--fps", cfg.video.max_fps), (um_per_px, "--um-per-px", 100)):
-        if not (np.isfinite(value) and 0 < value <= top):
-            raise ConfigError(f"{label} must be a number in (0, {top:g}], got {value:g}")
+    _in_range(fps, "--fps", cfg.video.max_fps)
+    _in_range(um_per_px, "--um-per-px", 100)
     table = normalise_detections(detections, box_px=5.0 / um_per_px)
     last = int(table["frame"].max()) if len(table) else -1
     total = max(last + 1, int(n_frames or 0))
