@@ -16,12 +16,12 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[ml,dev]"
+	$(PY) -m pip install --quiet -e ".[ml,batch,dev]"
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/detect-track $(SAMPLE) --um-per-px $(SAMPLE_UM_PER_PX) --out results/demo
-	@echo "Open results/demo/tracks.csv in a spreadsheet; results/demo/summary.json has the totals."
+	$(VENV)/bin/detect-track $(SAMPLE) --um-per-px $(SAMPLE_UM_PER_PX) --out results/demo --overlay
+	@echo "Open results/demo/report.html in a browser, tracks.csv in a spreadsheet; overlay.mp4 shows what was tracked."
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2

@@ -36,6 +36,16 @@ Writes into the output folder:
   tracks.csv        one row per cell: kinematics, motility class, WHO grade a/b/c/d,
                     head morphology (normal, tapered, pyriform, amorphous, small)
   summary.json      counts and percentages, the fps and µm/px used and where they came from
+  report.html       one-page report: summary, trajectory plot, histograms, track table
+  overlay.mp4       (--overlay) the video with boxes, ids and trails coloured by class
+
+Batch: give a folder (searched recursively for videos, TIFF stacks and folders of
+frames), a quoted glob ('data/**/*.avi') or a list file (.txt, one path per line).
+Each input gets OUT/<relative path>/; OUT/ gets all_tracks.csv, all_summaries.csv
+(and .parquet copies), batch_log.csv (status, error, time per file) and report.html.
+Rerunning the same command skips inputs already done with the same content and
+settings; a killed run loses nothing that finished. Exit status: 0 all done, 3 some
+inputs failed (see batch_log.csv), 2 bad command line.
 """
 
 RUN_EPILOG = """\
@@ -46,6 +56,7 @@ other commands:
   detect-track eval PRED_DIR TRUTH_DIR      score results against ground truth
   detect-track train yolo|effdet|dataset    train a detector / build a training set
   detect-track morphology train|predict     head-morphology classifiers
+  detect-track export onnx MODEL.pt         ONNX export for the fast CPU path
   (run 'detect-track COMMAND --help' for details)
 
 examples:
@@ -54,6 +65,9 @@ examples:
   detect-track frames/ --fps 60 --um-per-px 0.5 --config sperm
   detect-track sample.avi --detector classical   (no model: band-pass + threshold)
   detect-track sample.avi --tracker trackpy --export mot
+  detect-track sample.avi --overlay --chamber-depth-um 20
+  detect-track archive/ --out results/archive --workers 2
+  detect-track archive/ --executor dask --dask-address tcp://scheduler:8786
 
 Distances and speeds are only right with the right scale: pass --um-per-px (the
 camera's micrometres per pixel at your objective). The frame rate is read from the
@@ -89,7 +103,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description=RUN_DESCRIPTION, epilog=RUN_EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", metavar="VIDEO",
-                   help="video file (AVI, MP4, ...), folder of frames, or multi-page TIFF")
+                   help="video file (AVI, MP4, ...), folder of frames, multi-page TIFF; or "
+                   "for a batch: a folder of videos, a quoted glob, or a list file")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, e.g. tracker.max_gap_s=0.3")
     p.add_argument("-o", "--out", metavar="DIR",
@@ -102,6 +117,9 @@ def _run_parser() -> argparse.ArgumentParser:
                    help=f"detector: {', '.join(available_detectors())} (default: from config)")
     p.add_argument("--tracker", metavar="NAME",
                    help=f"tracker: {', '.join(available_trackers())} (default: from config)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"],
+                   help="inference of the learned models: onnx (fast, no torch needed), torch; "
+                   "auto (default) = onnx when onnxruntime and the .onnx model are there")
     p.add_argument("-c", "--config", metavar="PRESET|FILE",
                    help=f"preset ({', '.join(list_presets())}) or YAML file")
     _video_options(p)
@@ -115,6 +133,25 @@ def _video_options(p: argparse.ArgumentParser) -> None:
                    help="skip the head-morphology call (morphology columns stay empty)")
     p.add_argument("--save-crops", action="store_true",
                    help="write each track's head crops to OUT/crops/ (PNG)")
+    p.add_argument("--overlay", action="store_true",
+                   help="write overlay.mp4: boxes, ids, trails coloured by motility class")
+    p.add_argument("--no-report", action="store_true", help="do not write report.html")
+    p.add_argument("--chamber-depth-um", type=_float_arg("--chamber-depth-um"), metavar="D",
+                   help="counting-chamber depth in µm (e.g. 20): adds the concentration")
+    b = p.add_argument_group("batch")
+    b.add_argument("--batch", action="store_true",
+                   help="treat VIDEO as a batch even if it looks like one video (a folder "
+                   "whose sub-folders each hold the frames of one video is found anyway)")
+    b.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="inputs processed in parallel (local processes or Dask workers)")
+    b.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local (default) or dask: one Dask task per input; a LocalCluster "
+                   "unless --dask-address is given")
+    b.add_argument("--dask-address", metavar="tcp://HOST:PORT",
+                   help="scheduler of an existing Dask cluster (workers need detect-track "
+                   "installed and must see the input and output folders)")
+    b.add_argument("--force", action="store_true",
+                   help="reprocess inputs whose outputs are already complete")
 
 
 def _common_run_options(p: argparse.ArgumentParser) -> None:
@@ -156,12 +193,21 @@ def cmd_run(argv: Sequence[str]) -> int:
     if not argv:
         parser.error("no VIDEO given")
     args = parser.parse_intermixed_args(argv)
+    from detect_track.batch import is_batch_input
     from detect_track.io.export import ensure_output_dir
     from detect_track.pipeline import run_video, write_results
 
     cfg = _load_cfg(args.config, args.overrides,
                     **{"detector.name": args.detector, "tracker.name": args.tracker,
-                       "morphology.enabled": False if args.no_morphology else None})
+                       "detector.backend": args.backend,
+                       "morphology.enabled": False if args.no_morphology else None,
+                       "video.chamber_depth_um": args.chamber_depth_um})
+    if args.batch or is_batch_input(args.video):
+        return _run_batch(args, cfg)
+    for name in ("workers", "executor", "dask_address", "force"):
+        if getattr(args, name) not in (None, False, 1, "local"):
+            raise ConfigError(f"--{name.replace('_', '-')} is for batches (a folder of "
+                              "videos, a glob or a list file; or add --batch)")
     video = Path(args.video)
     out = Path(args.out) if args.out else Path("results") / (video.stem or "video")
     ensure_output_dir(out)  # fail before the long work, not after
@@ -171,9 +217,79 @@ def cmd_run(argv: Sequence[str]) -> int:
     finally:
         close()
     paths = write_results(results, out, exports=args.export, save_crops=args.save_crops)
+    if not args.no_report:
+        from detect_track.report.html import write_video_report
+
+        paths["report"] = write_video_report(results.trajectories, results.tracks,
+                                             results.summary, out / "report.html")
+    if args.overlay:
+        from detect_track.report.overlay import write_overlay
+
+        update, close = _progress_bar("overlay", args.quiet)
+        try:
+            paths["overlay"] = write_overlay(video, results.trajectories, results.tracks,
+                                             out / "overlay.mp4", fps=results.meta.fps,
+                                             um_per_px=results.meta.um_per_px, progress=update)
+        finally:
+            close()
     if not args.quiet:
         _print_outcome(results, out, paths)
     return 0
+
+
+EXIT_SOME_FAILED = 3
+
+
+def _run_batch(args: argparse.Namespace, cfg: Any) -> int:
+    """A batch: every input found, resumable; exit 3 when some input failed."""
+    from tqdm import tqdm
+
+    from detect_track.batch import JobSpec, discover, run_batch
+    from detect_track.io.export import ensure_output_dir
+    from detect_track.pipeline import _in_range
+
+    if args.fps is not None:  # checked once here, not once per input
+        _in_range(args.fps, "--fps", cfg.video.max_fps)
+    if args.um_per_px is not None:
+        _in_range(args.um_per_px, "--um-per-px", 100)
+    name = Path(str(args.video).split("*")[0].rstrip("/")).stem or "batch"
+    out = ensure_output_dir(Path(args.out) if args.out else Path("results") / name)
+    items = discover(args.video, exclude=out)
+    spec = JobSpec(cfg, fps=args.fps, um_per_px=args.um_per_px, exports=tuple(args.export),
+                   save_crops=args.save_crops, report=not args.no_report,
+                   overlay=args.overlay)
+    files = tqdm(total=len(items), desc="files", unit="file", file=sys.stderr,
+                 disable=True if args.quiet else None, dynamic_ncols=True, position=0)
+    frames = tqdm(desc="frames", unit="frame", file=sys.stderr,
+                  disable=True if args.quiet else None, dynamic_ncols=True, position=1,
+                  leave=False)
+    seen: dict[int, int] = {}
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if kind == "frames":
+            i = data["index"]
+            frames.update(data["done"] - seen.get(i, 0))
+            seen[i] = data["done"]
+        elif kind == "item":
+            rec = data["record"]
+            files.update(1)
+            if rec["status"] == "failed":
+                files.write(f"failed: {rec['file']}: {rec['error']}", file=sys.stderr)
+
+    try:
+        outcome = run_batch(items, out, spec, workers=args.workers, executor=args.executor,
+                            dask_address=args.dask_address, force=args.force,
+                            on_event=on_event)
+    finally:
+        frames.close()
+        files.close()
+    counts = {s: sum(r["status"] == s for r in outcome.records)
+              for s in ("ok", "skipped", "failed")}
+    if not args.quiet or counts["failed"]:
+        print(f"{len(items)} inputs: {counts['ok']} done, {counts['skipped']} already done "
+              f"(skipped), {counts['failed']} failed -> {out}/ "
+              f"({', '.join(p.name for p in outcome.paths.values())})")
+    return EXIT_SOME_FAILED if counts["failed"] else 0
 
 
 def _print_outcome(results: Any, out: Path, paths: dict[str, Path]) -> None:
@@ -525,7 +641,26 @@ def cmd_morphology(argv: Sequence[str]) -> int:
     return 0
 
 
+def cmd_export(argv: Sequence[str]) -> int:
+    """``detect-track export onnx MODEL.pt``: ONNX export for the fast CPU path."""
+    p = _Parser(prog=f"{PROG} export",
+                description="Export a YOLO detector or a morphology classifier to ONNX, the "
+                "format the fast CPU path runs (detector.backend=onnx; it needs onnxruntime "
+                "only, not torch). The shipped models come exported.",
+                epilog="example: detect-track export onnx runs/yolo/weights/best.pt\n"
+                "then: detect-track VIDEO detector.yolo.weights=runs/yolo/weights/best.pt")
+    p.add_argument("format", choices=["onnx"], metavar="FORMAT", help="onnx")
+    p.add_argument("weights", metavar="MODEL.pt", help="the checkpoint to export")
+    p.add_argument("--out", metavar="FILE.onnx", help="default: MODEL.onnx beside MODEL.pt")
+    args = p.parse_args(argv)
+    from detect_track.training.export import export_onnx
+
+    print(export_onnx(args.weights, args.out))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "export": cmd_export,
     "track": cmd_track,
     "synth": cmd_synth,
     "eval": cmd_eval,

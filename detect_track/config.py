@@ -27,9 +27,12 @@ class VideoConfig:
     """Frame source settings."""
 
     fps: float | None = None  # frames per second; None = read from the container
+    default_fps: float | None = None  # for inputs without a frame rate (frames, TIFF); flagged
     um_per_px: float | None = None  # micrometres per pixel; None = default_um_per_px
     default_um_per_px: float = 0.7  # used (and flagged in summary.json) when nothing is given
     max_fps: float = 2000.0  # fps above this is rejected as absurd
+    chamber_depth_um: float | None = None  # counting-chamber depth in µm (e.g. 20): concentration
+    read_ahead_frames: int = 8  # frames decoded ahead in a background thread (0 = 1)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class DetectorConfig:
     """Which detector runs, and its settings."""
 
     name: str = "yolo"  # registered detector name (see `detect-track --help`)
+    backend: str = "auto"  # YOLO + morphology: onnx (fast, no torch), torch; auto = onnx if it can
     track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
     yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md)
@@ -300,10 +304,16 @@ def validate(cfg: Config) -> None:
     v, t, c = cfg.video, cfg.tracker, cfg.detector.classical
     if v.fps is not None and not (0 < v.fps <= v.max_fps):
         raise ConfigError(f"video.fps must be in (0, {v.max_fps:g}], got {v.fps:g}")
+    if v.default_fps is not None and not (0 < v.default_fps <= v.max_fps):
+        raise ConfigError(f"video.default_fps must be in (0, {v.max_fps:g}], "
+                          f"got {v.default_fps:g}")
     if v.um_per_px is not None and not (0 < v.um_per_px <= 100):
         raise ConfigError(f"video.um_per_px must be in (0, 100], got {v.um_per_px:g}")
     if not 0 < v.default_um_per_px <= 100:
         raise ConfigError("video.default_um_per_px must be in (0, 100]")
+    if v.chamber_depth_um is not None and not (0 < v.chamber_depth_um <= 1000):
+        raise ConfigError("video.chamber_depth_um (--chamber-depth-um) must be in (0, 1000], "
+                          f"got {v.chamber_depth_um:g}")
     if c.polarity not in ("auto", "bright", "dark"):
         raise ConfigError("detector.classical.polarity must be auto, bright or dark, "
                           f"got {c.polarity!r}")
@@ -318,6 +328,9 @@ def validate(cfg: Config) -> None:
                  "gate_sigma"):
         if getattr(t, name) < 0:
             raise ConfigError(f"tracker.{name} must be >= 0")
+    if cfg.detector.backend not in ("auto", "torch", "onnx"):
+        raise ConfigError(f"detector.backend must be auto, torch or onnx, "
+                          f"got {cfg.detector.backend!r}")
     if t.association not in ("distance", "mahalanobis"):
         raise ConfigError(f"tracker.association must be distance or mahalanobis, "
                           f"got {t.association!r}")
@@ -338,6 +351,8 @@ def validate(cfg: Config) -> None:
     m = cfg.morphology
     if m.crops_per_track < 1 or not m.crop_um > 0 or m.isolation_um < 0:
         raise ConfigError("morphology: crops_per_track >= 1, crop_um > 0, isolation_um >= 0")
+    if v.read_ahead_frames < 0:
+        raise ConfigError("video.read_ahead_frames must be >= 0")
     if cfg.kinematics.smoothing_window_frames < 1:
         raise ConfigError("kinematics.smoothing_window_frames must be >= 1")
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from detect_track.errors import ConfigError
 
-_INSTALL_HINT = "install the learned-detector extras: pip install 'detect-track[ml]'"
+_INSTALL_HINT = ("install the training / torch extras: pip install 'detect-track[ml]' "
+                 "(the default ONNX path needs only the core install)")
 
 
 def torch_threads() -> int:
@@ -33,6 +34,28 @@ def require(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ConfigError(f"'{module}' is not installed; {_INSTALL_HINT}") from exc
+
+
+def onnx_session(path: Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session using ``threads`` threads for each operator.
+
+    Raises:
+        ConfigError: If onnxruntime is missing or the file is not a readable model.
+    """
+    ort = require("onnxruntime")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # errors only: no warnings on the console
+    # Idle operator threads sleep instead of spinning: the frame decoder and the tracker
+    # run in other threads of this process and need the cores between operators.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise ConfigError(f"cannot load ONNX model {path}: {exc}") from exc
 
 
 def prepare_ultralytics() -> None:

@@ -6,11 +6,12 @@ the same columns as the CSV files the command line writes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from detect_track.io.export import (
     write_json,
     write_mot,
 )
-from detect_track.io.video import FrameSource
+from detect_track.io.video import FrameSource, read_ahead
 from detect_track.kinematics import kinematics_table
 from detect_track.motility import classify_motility, sample_summary
 from detect_track.tracking import create_tracker
@@ -88,8 +89,13 @@ def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
         if fps_used > max_fps:
             raise InputError(f"the video reports an implausible frame rate of {fps_used:g} fps; "
                              "pass the real one with --fps")
+    elif cfg.video.default_fps is not None:
+        fps_used, fps_src = float(cfg.video.default_fps), "default"
+        warnings.append(f"{source.path.name} carries no frame rate: assumed {fps_used:g} fps "
+                        "(video.default_fps)")
     else:
-        raise InputError(f"the frame rate of {source.path} is unknown; pass it with --fps")
+        raise InputError(f"the frame rate of {source.path} is unknown; pass it with --fps "
+                         "(or video.default_fps=F for every input without one)")
     if um_per_px is not None:
         scale, scale_src = _in_range(um_per_px, "--um-per-px", 100), "cli"
     elif cfg.video.um_per_px is not None:
@@ -279,11 +285,57 @@ def _versions() -> dict[str, str]:
     versions = {"detect_track": __version__, "python": platform.python_version(),
                 "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
                 "opencv": cv2.__version__}
-    for name in ("torch", "ultralytics", "effdet"):  # only when a learned detector loaded them
+    for name in ("onnxruntime", "torch", "ultralytics", "effdet"):  # those a model loaded
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = str(getattr(module, "__version__", "?"))
     return versions
+
+
+def detect_stream(detector: Any, frames: Iterable[tuple[int, np.ndarray]]
+                  ) -> Iterator[tuple[int, np.ndarray, Detections]]:
+    """``(index, frame, detections)`` for each frame, in order.
+
+    Detectors with a ``detect_stream`` method (the ONNX YOLO) run several frames at once;
+    the others one frame at a time (their state may depend on the order).
+    """
+    stream = getattr(detector, "detect_stream", None)
+    if stream is not None:
+        yield from stream(frames)
+        return
+    for index, frame in frames:
+        yield index, frame, detector.detect(frame)
+
+
+class _StageClock:
+    """Seconds spent per pipeline stage (``decode`` = waiting for the next frame)."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the enclosed block under ``name`` (times of one name add up)."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._totals[name] = self._totals.get(name, 0.0) + time.perf_counter() - t0
+
+    def iterate(self, name: str, items: Iterable[Any]) -> Iterator[Any]:
+        """Yield from ``items``, timing each ``next()`` under ``name``."""
+        it = iter(items)
+        while True:
+            with self.stage(name):
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+            yield item
+
+    def totals(self) -> dict[str, float]:
+        """Seconds per stage, rounded to the millisecond."""
+        return {k: round(v, 3) for k, v in self._totals.items()}
 
 
 class _Collector:
@@ -351,18 +403,22 @@ class _Collector:
 
 def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path: Path,
             warnings: list[str], started: float, detector: dict[str, Any],
-            morphology: Any = None) -> Results:
+            morphology: Any = None, clock: _StageClock | None = None) -> Results:
     """Trajectories, kinematics, motility, morphology and summary from the tracked rows."""
     from detect_track.morphology.stage import morphology_summary
 
-    rows = collector.rows()
-    traj = build_trajectories(rows, meta, cfg, name)
-    tracks = analyse(traj, meta, cfg)
+    clock = clock or _StageClock()
+    with clock.stage("kinematics"):
+        rows = collector.rows()
+        traj = build_trajectories(rows, meta, cfg, name)
+        tracks = analyse(traj, meta, cfg)
     crops: dict[int, list[np.ndarray]] = {}
     morph_info: dict[str, Any] = {"morphology_model": None}
     if morphology is not None:
-        tracks, crops = morphology.classify(tracks)
+        with clock.stage("morphology"):
+            tracks, crops = morphology.classify(tracks)
         morph_info = morphology.info()
+    warnings = warnings + speed_warnings(tracks, meta)
     summary = {
         "video": name,
         "path": str(path.resolve()),
@@ -379,15 +435,78 @@ def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path
         **sample_summary(tracks),
         **morphology_summary(tracks),
         **morph_info,
+        **concentration(traj, meta, cfg.video.chamber_depth_um),
         "n_detections": int(len(rows)),
         "n_interpolated": int(traj["interpolated"].sum()) if len(traj) else 0,
         "untracked_detections_per_frame": collector.untracked_per_frame(),
         "warnings": warnings,
         "elapsed_s": round(time.perf_counter() - started, 3),
+        "timings_s": clock.totals(),
         "config": to_dict(cfg),
         "versions": _versions(),
     }
     return Results(traj, tracks, summary, meta, warnings, crops)
+
+
+#: Median VCL of motile cells (µm/s) above which the fps or µm/px is probably wrong.
+IMPLAUSIBLE_VCL_UM_S = 300.0
+
+
+def speed_warnings(tracks: pd.DataFrame, meta: VideoMeta) -> list[str]:
+    """A warning when motile cells swim implausibly fast (a wrong fps or µm/px).
+
+    Human sperm swim at roughly 20-250 µm/s (VCL); a median far above that usually means
+    the container's frame rate or the scale is wrong, and so is every speed.
+
+    Args:
+        tracks: Track table with ``vcl_um_s`` and ``motility``.
+        meta: The fps and µm/px used, and their sources.
+
+    Returns:
+        Zero or one warning.
+    """
+    if not len(tracks) or "vcl_um_s" not in tracks or "motility" not in tracks:
+        return []
+    motile = tracks.loc[tracks["motility"] != "immotile", "vcl_um_s"].dropna()
+    if len(motile) < 3:
+        return []
+    median = float(motile.median())
+    if median <= IMPLAUSIBLE_VCL_UM_S:
+        return []
+    return [f"motile cells swim at a median VCL of {median:.0f} µm/s, far above human sperm "
+            f"(about 20-250 µm/s): check the frame rate ({meta.fps:g} fps, from "
+            f"{meta.fps_source}) and the scale ({meta.um_per_px:g} µm/px, from "
+            f"{meta.um_per_px_source})"]
+
+
+def concentration(trajectories: pd.DataFrame, meta: VideoMeta,
+                  chamber_depth_um: float | None) -> dict[str, float | None]:
+    """Sperm concentration from the cells counted per frame and the imaged volume.
+
+    Concentration = mean tracked cells per frame / (field width x height x chamber
+    depth), the field size being ``width_px x height_px x um_per_px**2``. Only cells
+    kept as tracks count (short tracks and debris filtered out), including
+    interpolated positions across gaps.
+
+    Args:
+        trajectories: Trajectory table (``frame`` column, one row per cell per frame).
+        meta: Video size in px (``width_px``, ``height_px``), ``n_frames``, µm/px.
+        chamber_depth_um: Depth of the counting chamber in µm; None = not computed.
+
+    Returns:
+        ``cells_per_frame``, ``chamber_depth_um`` and ``concentration_million_per_ml``
+        (10^6 cells per mL; None without a depth or a frame size).
+    """
+    n_frames = max(int(meta.n_frames), 1)
+    per_frame = float(len(trajectories)) / n_frames
+    out: dict[str, float | None] = {"cells_per_frame": round(per_frame, 3),
+                                    "chamber_depth_um": chamber_depth_um,
+                                    "concentration_million_per_ml": None}
+    area_um2 = meta.width_px * meta.height_px * meta.um_per_px ** 2
+    if chamber_depth_um and area_um2 > 0:
+        volume_ml = area_um2 * chamber_depth_um * 1e-12  # 1 mL = 1e12 µm³
+        out["concentration_million_per_ml"] = round(per_frame / volume_ml / 1e6, 3)
+    return out
 
 
 def _morphology_stage(cfg: Config, meta: VideoMeta, warnings: list[str]) -> Any:
@@ -397,7 +516,7 @@ def _morphology_stage(cfg: Config, meta: VideoMeta, warnings: list[str]) -> Any:
     from detect_track.morphology.stage import MorphologyStage
 
     try:
-        return MorphologyStage(cfg.morphology, meta.um_per_px)
+        return MorphologyStage(cfg.morphology, meta.um_per_px, cfg.detector.backend)
     except ConfigError as exc:
         if cfg.morphology.weights:  # asked for a model explicitly: that is an error
             raise
@@ -436,11 +555,14 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     names = tuple(detector.class_names)
     collector = _Collector(tracker, names, track_class_ids(names, cfg.detector.track_classes))
     morphology = _morphology_stage(cfg, meta, warnings)
-    for index, frame in src:
-        dets = detector.detect(frame)
-        tracked = collector.add(index, dets)
+    clock = _StageClock()
+    frames = clock.iterate("decode", read_ahead(src, depth=cfg.video.read_ahead_frames))
+    for index, frame, dets in clock.iterate("detect", detect_stream(detector, frames)):
+        with clock.stage("track"):
+            tracked = collector.add(index, dets)
         if morphology is not None:
-            morphology.update(index, frame, tracked, dets)
+            with clock.stage("morphology"):
+                morphology.update(index, frame, tracked, dets)
         if progress is not None:
             progress(index + 1, len(src) if len(src) else -1)
     n_read = collector.n_frames
@@ -454,9 +576,10 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     meta = dataclasses.replace(meta, n_frames=n_read)
     weights = getattr(detector, "weights", None)
     info = {"detector": cfg.detector.name,
-            "detector_weights": Path(str(weights)).name if weights else None}
+            "detector_weights": Path(str(weights)).name if weights else None,
+            "detector_backend": getattr(detector, "backend", None)}
     return _finish(collector, meta, cfg, Path(source).name, Path(source), warnings, started,
-                   info, morphology)
+                   info, morphology, clock)
 
 
 def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps: float,

@@ -194,7 +194,8 @@ class VideoMeta:
         width_px: Frame width in pixels.
         height_px: Frame height in pixels.
         um_per_px: Micrometres per pixel used for all distances.
-        fps_source: Where ``fps`` came from: ``"cli"``, ``"config"``, ``"container"``.
+        fps_source: Where ``fps`` came from: ``"cli"``, ``"config"``, ``"container"``,
+            ``"default"`` (``video.default_fps``, for inputs without a frame rate).
         um_per_px_source: Where ``um_per_px`` came from: ``"cli"``, ``"config"``, ``"default"``.
     """
 

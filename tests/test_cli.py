@@ -135,3 +135,32 @@ def test_interrupted_write_leaves_previous_file(tmp_path: Path):
                                          (["eval"], "required")])
 def test_missing_arguments(args, needle):
     _one_line_error(run_cli(*args), needle)
+
+
+def test_run_writes_report_and_overlay(moving_blob_video: Path, tmp_path: Path):
+    import cv2
+
+    out = tmp_path / "res"
+    assert main([str(moving_blob_video), "--um-per-px", "0.7", "--out", str(out), "-q",
+                 "--detector", "classical", "detector.classical.polarity=bright",
+                 "tracker.min_track_s=0.2", "--overlay", "--chamber-depth-um", "20"]) == 0
+    html = (out / "report.html").read_text()
+    assert "two_cells.avi" in html and "data:image/png;base64," in html
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["chamber_depth_um"] == 20.0 and summary["concentration_million_per_ml"] > 0
+    cap = cv2.VideoCapture(str(out / "overlay.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    cap.release()
+    assert main([str(moving_blob_video), "--out", str(tmp_path / "r2"), "-q", "--no-report",
+                 "--detector", "classical"]) == 0
+    assert not (tmp_path / "r2" / "report.html").exists()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--workers", "2"], "--workers is for batches"),
+    (["--chamber-depth-um", "-3"], "chamber_depth_um"),
+])
+def test_batch_options_on_one_video_are_refused(moving_blob_video: Path, tmp_path: Path,
+                                                extra: list[str], needle: str):
+    r = run_cli(str(moving_blob_video), "--out", str(tmp_path / "o"), *extra)
+    _one_line_error(r, needle)

@@ -22,6 +22,9 @@ from detect_track.types import Detections, VideoMeta
 SAMPLE = Path(__file__).resolve().parent.parent / "datasets" / "samples" / "sim_phase_contrast"
 META = VideoMeta(path="x", fps=50.0, n_frames=10, width_px=640, height_px=480, um_per_px=0.7)
 DETECTORS = available_detectors()
+#: (detector, backend): YOLO runs on both of its backends.
+CASES = [(name, "auto") for name in DETECTORS if name != "yolo"] + [("yolo", "onnx"),
+                                                                    ("yolo", "torch")]
 
 
 def test_registry_lists_all_three():
@@ -33,9 +36,12 @@ def sample_frames() -> list[np.ndarray]:
     return [f for i, f in FrameSource(SAMPLE / "video.mp4") if i < 3]
 
 
-@pytest.fixture(scope="module", params=DETECTORS)
+@pytest.fixture(scope="module", params=CASES, ids=[f"{n}-{b}" for n, b in CASES])
 def detector(request: pytest.FixtureRequest) -> Detector:
-    return create_detector(request.param, Config(), META)
+    from detect_track.config import load_config
+
+    name, backend = request.param
+    return create_detector(name, load_config(None, {"detector.backend": backend}), META)
 
 
 def _inside(d: Detections, shape: tuple[int, ...]) -> bool:
@@ -123,11 +129,13 @@ def test_reset_keeps_working(detector: Detector, sample_frames: list[np.ndarray]
     np.testing.assert_allclose(before.xyxy, after.xyxy, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["yolo", "effdet"])
-def test_missing_weights_is_a_config_error(name: str):
+@pytest.mark.parametrize("name, backend", [("yolo", "onnx"), ("yolo", "torch"),
+                                           ("yolo", "auto"), ("effdet", "auto")])
+def test_missing_weights_is_a_config_error(name: str, backend: str):
     from detect_track.config import apply_overrides
 
-    cfg = apply_overrides(Config(), {f"detector.{name}.weights": "no-such-model"})
+    cfg = apply_overrides(Config(), {f"detector.{name}.weights": "no-such-model",
+                                     "detector.backend": backend})
     with pytest.raises(ConfigError, match="not found"):
         create_detector(name, cfg, META)
 

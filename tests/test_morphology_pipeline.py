@@ -25,7 +25,7 @@ def test_tracks_get_a_head_shape_and_the_summary_normal_forms():
     assert (m[~cropped] == "not_assessable").all()
     assert t.loc[cropped, "morphology_confidence"].between(1 / len(HEAD_SHAPES), 1).all()
     s = res.summary
-    assert s["morphology_model"] == "head-shape-synth.pt"
+    assert s["morphology_model"] == "head-shape-synth.onnx"  # the default ONNX path
     assert s["n_morphology_assessed"] == int((m != "not_assessable").sum())
     assert s["pct_normal_forms"] is None or 0 <= s["pct_normal_forms"] <= 100
     assert sorted(k for k, v in res.crops.items() if v) == sorted(t.loc[cropped, "track_id"])

@@ -55,9 +55,10 @@ def test_default_yolo_pipeline_on_simulated_video(sim: Path, tmp_path: Path):
     assert ev["tracking"]["HOTA"] >= 0.4
     assert ev["kinematics"]["vcl_rel_err"] <= 0.1
     s = res.summary
-    assert s["detector"] == "yolo" and s["detector_weights"] == "yolo-sperm.pt"
+    assert s["detector"] == "yolo" and s["detector_weights"] == "yolo-sperm.onnx"
+    assert s["detector_backend"] == "onnx"
     assert set(s["untracked_detections_per_frame"]) == {"cluster"}
-    assert "torch" in s["versions"] and "ultralytics" in s["versions"]
+    assert "onnxruntime" in s["versions"]
 
 
 def test_track_classes_select_what_is_linked():
@@ -135,3 +136,53 @@ def test_satellite_track_dropped_crossing_cells_kept():
     kept = drop_satellites(rows, um_per_px=1.0, radius_um=10.0, min_fraction=0.9)
     assert sorted(kept["track_id"].unique()) == [1, 3, 4]
     assert len(drop_satellites(rows.iloc[:0], 1.0, 10.0, 0.9)) == 0
+
+
+def test_default_fps_only_for_inputs_without_one(sim: Path, tmp_path: Path):
+    import cv2
+
+    from detect_track.io.video import FrameSource
+    from detect_track.pipeline import resolve_meta
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in FrameSource(sim / "video.avi"):
+        if i < 3:
+            cv2.imwrite(str(folder / f"f{i:04d}.png"), frame)
+    cfg = load_config(None, {"video.default_fps": 12.5})
+    meta, warnings = resolve_meta(FrameSource(folder), cfg)
+    assert (meta.fps, meta.fps_source) == (12.5, "default")
+    assert "assumed 12.5 fps" in warnings[0]
+    meta, _ = resolve_meta(FrameSource(sim / "video.avi"), cfg)  # the container wins
+    assert (meta.fps, meta.fps_source) == (30.0, "container")
+
+
+def test_concentration_from_cells_per_frame_and_chamber_volume():
+    from detect_track.pipeline import concentration
+    from detect_track.types import VideoMeta
+
+    meta = VideoMeta("v.avi", 50.0, 10, 640, 480, 0.7)
+    traj = pd.DataFrame({"frame": np.repeat(np.arange(10), 30)})  # 30 cells in every frame
+    out = concentration(traj, meta, 20.0)
+    volume_ml = (640 * 0.7) * (480 * 0.7) * 20.0 / 1e12
+    assert out["cells_per_frame"] == 30.0
+    assert out["concentration_million_per_ml"] == pytest.approx(30 / volume_ml / 1e6, rel=1e-3)
+    assert concentration(traj, meta, None)["concentration_million_per_ml"] is None
+    external = VideoMeta("detections.csv", 50.0, 10, 0, 0, 0.7)  # frame size unknown
+    assert concentration(traj, external, 20.0)["concentration_million_per_ml"] is None
+    with pytest.raises(Exception, match="chamber_depth_um"):
+        load_config(None, {"video.chamber_depth_um": -5})
+
+
+def test_implausible_speeds_warn_about_fps_and_scale():
+    from detect_track.pipeline import speed_warnings
+    from detect_track.types import VideoMeta
+
+    meta = VideoMeta("v.avi", 500.0, 100, 640, 480, 0.7, "container", "cli")
+    fast = pd.DataFrame({"vcl_um_s": [400.0, 650.0, 900.0, 2.0],
+                         "motility": ["progressive"] * 3 + ["immotile"]})
+    (message,) = speed_warnings(fast, meta)
+    assert "650 µm/s" in message and "500 fps, from container" in message
+    normal = fast.assign(vcl_um_s=[40.0, 65.0, 90.0, 900.0])  # a fast immotile is ignored
+    assert speed_warnings(normal, meta) == []
+    assert speed_warnings(fast.iloc[:2], meta) == []  # too few motile cells to judge

@@ -53,6 +53,45 @@ def resolve_weights(name_or_path: str, default: str, suffix: str) -> Path:
     raise ConfigError(f"weights '{name}' not found (looked for {direct} and {looked})")
 
 
+#: Inference backends of the learned models (``detector.backend``).
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def resolve_model(name_or_path: str, default: str, backend: str) -> Path:
+    """The model file to run for a weights name or path and a backend.
+
+    ``torch`` takes the ``.pt`` file; ``onnx`` its ``.onnx`` export (``x.pt`` given: the
+    ``x.onnx`` beside it); ``auto`` the ONNX export when onnxruntime is installed and the
+    export exists, else the ``.pt`` file. A path to an ``.onnx`` file is used as it is.
+
+    Raises:
+        ConfigError: If the file for that backend does not exist.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
+    given = Path(name_or_path).expanduser() if name_or_path else None
+    if backend == "auto":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            backend = "torch"
+        else:
+            try:
+                return resolve_model(name_or_path, default, "onnx")
+            except ConfigError:
+                backend = "torch"
+    if backend == "torch" or (given is not None and given.suffix == ".onnx"):
+        return resolve_weights(name_or_path, default, ".pt")
+    if given is not None and given.suffix == ".pt":
+        sibling = given.with_suffix(".onnx")
+        if sibling.is_file():
+            return sibling
+        raise ConfigError(f"no ONNX model beside {name_or_path}; export one with "
+                          f"'detect-track export onnx {name_or_path}' or use "
+                          "detector.backend=torch")
+    return resolve_weights(name_or_path, default, ".onnx")
+
+
 def magnification_scale(um_per_px: float, cfg: LearnedConfig) -> float:
     """Resize factor that brings ``um_per_px`` into the trained range (1.0 inside it)."""
     target = min(max(um_per_px, cfg.min_um_per_px), cfg.max_um_per_px)

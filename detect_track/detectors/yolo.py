@@ -8,6 +8,7 @@ Classes follow VISEM-Tracking: ``sperm``, ``cluster``, ``small_or_pinhead``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class YoloDetector(LearnedDetector):
     """
 
     name = "yolo"
+    backend = "torch"
 
     def __init__(self, cfg: LearnedConfig, um_per_px: float) -> None:
         prepare_ultralytics()
@@ -77,5 +79,18 @@ class YoloDetector(LearnedDetector):
 
 
 @register_detector("yolo")
-def _make_yolo(cfg: Config, meta: VideoMeta) -> YoloDetector:
-    return YoloDetector(cfg.detector.yolo, meta.um_per_px)
+def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
+    """The torch or the ONNX Runtime YOLO, as ``detector.backend`` says.
+
+    ``auto`` takes ONNX Runtime when it is installed and the weights have an ``.onnx``
+    export (the shipped ones do), else torch.
+    """
+    from detect_track.detectors.learned import resolve_model
+    from detect_track.detectors.onnx_yolo import YoloOnnxDetector
+
+    yolo = cfg.detector.yolo
+    path = resolve_model(yolo.weights, DEFAULT_WEIGHTS, cfg.detector.backend)
+    yolo = dataclasses.replace(yolo, weights=str(path))
+    if path.suffix == ".onnx":
+        return YoloOnnxDetector(yolo, meta.um_per_px, DEFAULT_WEIGHTS)
+    return YoloDetector(yolo, meta.um_per_px)

@@ -39,6 +39,17 @@ def ensure_output_dir(path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def _file_mode() -> int:
+    """Permissions of a new file under the current umask (``mkstemp`` makes them 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: Mode of the files we write (0666 less the umask; temporary files start private).
+FILE_MODE = _file_mode()
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file to ``path``.
 
@@ -51,6 +62,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, FILE_MODE)  # readable like any other file the user writes
         os.replace(tmp_path, target)
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
@@ -59,6 +71,25 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         tmp_path.unlink(missing_ok=True)
         raise
     return target
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
+    """Delete the temporary files an interrupted write left in ``folder`` (not recursive).
+
+    Only names this package creates are touched: ``.<name>.<random>.tmp`` from
+    :func:`atomic_write` and ``<stem>.<random>.tmp.<mp4|avi>`` from the overlay writer.
+    Call it only when no other process is writing into the folder.
+
+    Returns:
+        How many files were removed.
+    """
+    removed = 0
+    for pattern in (".*.tmp", "*.tmp.mp4", "*.tmp.avi"):
+        for path in Path(folder).glob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

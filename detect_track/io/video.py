@@ -7,8 +7,10 @@ FFmpeg's own log output is silenced so a corrupt file produces one clear error.
 from __future__ import annotations
 
 import os
+import queue
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,3 +184,57 @@ class FrameSource:
     def __len__(self) -> int:
         """Frame count as reported by the source (may be approximate for videos)."""
         return max(self.info.n_frames, 0)
+
+
+_DONE = object()
+
+
+def read_ahead(frames: Iterable[tuple[int, np.ndarray]], depth: int = 8
+               ) -> Iterator[tuple[int, np.ndarray]]:
+    """Iterate ``frames`` in a background thread, up to ``depth`` frames ahead.
+
+    Video decoding (OpenCV, FFmpeg) releases the GIL, so the next frames decode while the
+    caller runs inference on the current one. Errors raised while reading are re-raised
+    here, at the frame where they happened; stopping early stops the reader.
+
+    Args:
+        frames: Any iterable of ``(index, frame)``, e.g. a :class:`FrameSource`.
+        depth: Frames buffered at most (memory stays bounded: ``depth`` frames).
+
+    Yields:
+        The items of ``frames``, in order.
+    """
+    buffer: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for item in frames:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+
+    thread = threading.Thread(target=reader, name="detect-track-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)

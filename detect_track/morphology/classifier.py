@@ -18,6 +18,7 @@ torch is imported only here (the ``ml`` extra).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -280,19 +281,33 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 class MorphologyClassifier:
     """A trained classifier, ready to predict.
 
+    Runs with torch (a ``.pt`` checkpoint) or with ONNX Runtime (a ``.onnx`` export from
+    :func:`export_onnx`, which needs neither torch nor ultralytics); both average the
+    log-probabilities of the eight 90° rotations and flips of each crop.
+
     Args:
-        path: Checkpoint written by :func:`save_checkpoint`.
-        device: ``cpu`` or a CUDA device.
+        path: Checkpoint written by :func:`save_checkpoint`, or its ONNX export.
+        device: ``cpu`` or a CUDA device (torch only).
 
     Raises:
-        ConfigError: Missing file or not a detect-track morphology checkpoint.
+        ConfigError: Missing file or not a detect-track morphology model.
     """
 
     def __init__(self, path: str | os.PathLike[str], device: str = "cpu") -> None:
-        torch = require("torch")
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"morphology model {p} not found")
+        self.path = p
+        self.device = device
+        self.backend = "onnx" if p.suffix.lower() == ".onnx" else "torch"
+        meta = self._load_onnx(p) if self.backend == "onnx" else self._load_torch(p, device)
+        self.task: str = meta["task"]
+        self.class_names: tuple[str, ...] = tuple(meta["class_names"])
+        self.size: int = int(meta["size"])
+        self.info: dict[str, Any] = meta.get("train", {})
+
+    def _load_torch(self, p: Path, device: str) -> dict[str, Any]:
+        torch = require("torch")
         try:
             ckpt = torch.load(p, map_location=device, weights_only=False)
         except Exception as exc:  # noqa: BLE001 - any unreadable file gets one message
@@ -300,40 +315,104 @@ class MorphologyClassifier:
                               ) from None
         if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{p} is not a detect-track morphology model")
-        self.path = p
-        self.task: str = ckpt["task"]
-        self.class_names: tuple[str, ...] = tuple(ckpt["class_names"])
-        self.size: int = int(ckpt["settings"]["size"])
-        self.device = device
         self._torch = torch
-        self._model = _net(len(self.class_names), int(ckpt["settings"]["width"]))
+        self._model = _net(len(ckpt["class_names"]), int(ckpt["settings"]["width"]))
         self._model.load_state_dict(ckpt["state_dict"])
         self._model.to(device).eval()
-        self.info: dict[str, Any] = ckpt.get("train", {})
+        return {"task": ckpt["task"], "class_names": ckpt["class_names"],
+                "size": ckpt["settings"]["size"], "train": ckpt.get("train", {})}
+
+    def _load_onnx(self, p: Path) -> dict[str, Any]:
+        from detect_track.detectors.onnx_yolo import onnx_session
+
+        self._session = onnx_session(p, torch_threads())
+        props = self._session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]
+        if props.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError(f"{p} is not a detect-track morphology model")
+        return json.loads(props["detect_track"])
 
     def predict_proba(self, images: Sequence[np.ndarray], batch: int = 256) -> np.ndarray:
         """Class probabilities ``(N, n_classes)`` of gray crops (any sizes)."""
-        torch = self._torch
         if len(images) == 0:
             return np.zeros((0, len(self.class_names)))
+        x = _stack(images, self.size)
+        if self.backend == "onnx":
+            return np.concatenate([self._onnx_tta(x[i:i + batch])
+                                   for i in range(0, len(x), batch)]).astype(np.float64)
+        torch = self._torch
         threads = torch.get_num_threads()
         torch.set_num_threads(torch_threads())
         try:
-            x = torch.from_numpy(_stack(images, self.size))
+            xt = torch.from_numpy(x)
             out = []
             with torch.no_grad():
-                for i in range(0, len(x), batch):
-                    logp = _tta_logits(torch, self._model, x[i:i + batch].to(self.device))
+                for i in range(0, len(xt), batch):
+                    logp = _tta_logits(torch, self._model, xt[i:i + batch].to(self.device))
                     out.append(torch.softmax(logp, dim=1).cpu().numpy())
         finally:
             torch.set_num_threads(threads)
         return np.concatenate(out).astype(np.float64)
+
+    def _onnx_tta(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities from the mean log-probability of the 8 rotations / flips."""
+        views = [np.rot90(np.flip(x, 3) if flip else x, k, axes=(2, 3))
+                 for flip in (False, True) for k in range(4)]
+        blob = np.ascontiguousarray(np.concatenate(views), dtype=np.float32)
+        (logits,) = self._session.run(None, {"crops": blob})  # type: ignore[attr-defined]
+        logits = logits.astype(np.float64).reshape(8, len(x), -1)
+        logp = logits - logits.max(axis=2, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=2, keepdims=True))
+        mean = logp.mean(axis=0)
+        p = np.exp(mean - mean.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, images: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
         """Label and confidence (probability of that label) per crop."""
         p = self.predict_proba(images)
         k = p.argmax(axis=1) if len(p) else np.zeros(0, np.int64)
         return [self.class_names[i] for i in k], p[np.arange(len(p)), k]
+
+
+def export_onnx(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
+                ) -> Path:
+    """Export a morphology checkpoint to ONNX (dynamic batch), for torch-free inference.
+
+    Args:
+        path: A ``.pt`` checkpoint of :func:`save_checkpoint`.
+        out: The ``.onnx`` file (default: beside ``path``).
+
+    Returns:
+        The file written (atomically); its metadata holds task, classes and crop size.
+    """
+    torch = require("torch")
+    model = MorphologyClassifier(path)
+    if model.backend != "torch":
+        raise ConfigError(f"{path} is already an ONNX model")
+    target = Path(out) if out else Path(path).with_suffix(".onnx")
+    meta = {"task": model.task, "class_names": list(model.class_names), "size": model.size,
+            "train": model.info}
+
+    def write(tmp: Path) -> None:
+        import warnings
+
+        import onnx
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation note
+            torch.onnx.export(model._model.cpu(), torch.zeros(1, 1, model.size, model.size),
+                              str(tmp), dynamo=False, input_names=["crops"],
+                              output_names=["logits"], opset_version=17,
+                              dynamic_axes={"crops": {0: "batch"}, "logits": {0: "batch"}})
+        proto = onnx.load(str(tmp))
+        for key, value in (("format", CHECKPOINT_FORMAT),
+                           ("detect_track", json.dumps(meta, default=str))):
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(proto, str(tmp))
+
+    from detect_track.io.export import atomic_write
+
+    return atomic_write(target, write)
 
 
 def cross_validate(images: Sequence[np.ndarray], labels: np.ndarray,

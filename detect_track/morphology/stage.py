@@ -29,18 +29,20 @@ class MorphologyStage:
     Args:
         cfg: Morphology settings.
         um_per_px: Micrometres per pixel of the video.
+        backend: ``auto``, ``torch`` or ``onnx`` (see
+            :func:`~detect_track.detectors.learned.resolve_model`).
 
     Raises:
-        ConfigError: If the model cannot be found or loaded, or torch is missing.
+        ConfigError: If the model cannot be found or loaded, or its runtime is missing.
     """
 
-    def __init__(self, cfg: MorphologyConfig, um_per_px: float) -> None:
-        from detect_track.detectors.learned import resolve_weights
+    def __init__(self, cfg: MorphologyConfig, um_per_px: float, backend: str = "auto") -> None:
+        from detect_track.detectors.learned import resolve_model
         from detect_track.morphology.classifier import MorphologyClassifier
 
         self.cfg = cfg
         self.model = MorphologyClassifier(
-            resolve_weights(cfg.weights, DEFAULT_WEIGHTS, ".pt"), cfg.device)
+            resolve_model(cfg.weights, DEFAULT_WEIGHTS, backend), cfg.device)
         self.collector = CropCollector(round(cfg.crop_um / um_per_px),
                                        cfg.isolation_um / um_per_px, cfg.crops_per_track)
 

@@ -1,12 +1,15 @@
 """Association of tracks with detections: costs, physical gates, optimal assignment.
 
-All functions are vectorised over tracks and detections (no Python loop per pair).
+All functions are vectorised (no Python loop per pair). The Mahalanobis terms are
+computed for the given (track, detection) pairs only: the tracker evaluates them for the
+pairs its speed gate lets through, a few per track, not for every pair in the frame.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
 
 #: Cost of a forbidden pair (outside the gate).
 INFEASIBLE = 1e9
@@ -14,42 +17,38 @@ INFEASIBLE = 1e9
 
 def pairwise_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distances ``(N, M)`` between points ``a (N, 2)`` and ``b (M, 2)``."""
-    d = a[:, None, :] - b[None, :, :]
-    return np.sqrt(np.einsum("nmk,nmk->nm", d, d))
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    return cdist(a, b)
 
 
 def mahalanobis_sq(pred: np.ndarray, S: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distances ``(N, M)`` of detections from predictions.
+    """Squared Mahalanobis distances ``(K,)`` of detections from predictions, pair by pair.
 
     Args:
-        pred: Predicted positions ``(N, 2)``.
-        S: Innovation covariances ``(N, 2, 2)``.
-        z: Detected positions ``(M, 2)``.
+        pred: Predicted positions ``(K, 2)``.
+        S: Innovation covariances ``(K, 2, 2)``.
+        z: Detected positions ``(K, 2)`` (row k is compared with prediction k).
     """
     a, b, c = S[:, 0, 0], S[:, 0, 1], S[:, 1, 1]
-    det = a * c - b * b
-    d = z[None, :, :] - pred[:, None, :]
-    dx, dy = d[..., 0], d[..., 1]
-    return (c[:, None] * dx * dx - 2 * b[:, None] * dx * dy + a[:, None] * dy * dy) / det[:, None]
+    dx, dy = z[:, 0] - pred[:, 0], z[:, 1] - pred[:, 1]
+    return (c * dx * dx - 2 * b * dx * dy + a * dy * dy) / (a * c - b * b)
 
 
 def mahalanobis_cost(pred: np.ndarray, S: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Negative log-likelihood of each detection under each track's prediction.
+    """Negative log-likelihood ``(K,)`` of each detection under its track's prediction.
 
     ``d² + ln det S`` (constants dropped), where ``d`` is the Mahalanobis distance of the
     innovation: a track whose position is uncertain (new, or bridging a gap) pays for its
     uncertainty, so it cannot steal a detection that a well-predicted track explains.
 
     Args:
-        pred: Predicted positions ``(N, 2)``.
-        S: Innovation covariances ``(N, 2, 2)``.
-        z: Detected positions ``(M, 2)``.
-
-    Returns:
-        Costs ``(N, M)``.
+        pred: Predicted positions ``(K, 2)``.
+        S: Innovation covariances ``(K, 2, 2)``.
+        z: Detected positions ``(K, 2)``, pair by pair with ``pred``.
     """
     det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
-    return mahalanobis_sq(pred, S, z) + np.log(det)[:, None]
+    return mahalanobis_sq(pred, S, z) + np.log(det)
 
 
 def assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -94,15 +94,20 @@ class SortTracker:
         """
         reach = np.maximum(self.cfg.gate_min_um,
                            self.cfg.max_speed_um_s * self.dt * (self._misses[tracks] + 1))
-        allowed = pairwise_distance(self._last_um[tracks], z) <= reach[:, None]
-        pred = pred[tracks]
-        if S is not None and self.cfg.gate_sigma > 0:
-            allowed &= mahalanobis_sq(pred, S[tracks], z) <= self.cfg.gate_sigma**2
+        r, c = np.nonzero(pairwise_distance(self._last_um[tracks], z) <= reach[:, None])
+        p, zz = pred[tracks[r]], z[c]
+        if S is not None:
+            s_rc = S[tracks[r]]
+            if self.cfg.gate_sigma > 0:
+                ok = mahalanobis_sq(p, s_rc, zz) <= self.cfg.gate_sigma**2
+                r, c, p, zz, s_rc = r[ok], c[ok], p[ok], zz[ok], s_rc[ok]
         if S is not None and self.cfg.association == "mahalanobis":
-            cost = mahalanobis_cost(pred, S[tracks], z)
+            pair_cost = mahalanobis_cost(p, s_rc, zz)
         else:
-            cost = pairwise_distance(pred, z)
-        return np.where(allowed, cost, INFEASIBLE)
+            pair_cost = np.hypot(zz[:, 0] - p[:, 0], zz[:, 1] - p[:, 1])
+        cost = np.full((len(tracks), len(z)), INFEASIBLE)
+        cost[r, c] = pair_cost
+        return cost
 
     def update(self, detections: Detections) -> Detections:
         """Associate one frame's detections with the tracks, in two stages.

@@ -1,0 +1,184 @@
+"""Overlay video: frames, colours, trails, untouched background, errors, atomic output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from detect_track.errors import ConfigError, InputError
+from detect_track.report import MOTILITY_COLOURS
+from detect_track.report.overlay import OverlayRenderer, choose_scale_bar_um, write_overlay
+from tests.helpers import render_blobs, write_video
+
+W, H, N_FRAMES, N_TRACKED, FPS = 320, 240, 20, 15, 25.0
+STILL = (200.0, 170.0)  # the immotile cell
+INTERPOLATED_FRAME = 7  # the immotile cell's row in this frame is interpolated
+
+
+def moving(frame: int) -> tuple[float, float]:
+    """Centre of the progressive cell: 6 px/frame to the right along y = 130."""
+    return 60.0 + 6.0 * frame, 130.0
+
+
+def make_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = []
+    for f in range(N_TRACKED):
+        for tid, (x, y) in ((1, moving(f)), (2, STILL)):
+            rows.append({"video": "cells.avi", "frame": f, "time_s": f / FPS, "track_id": tid,
+                         "x_px": x, "y_px": y, "x_um": x * 0.5, "y_um": y * 0.5, "w_px": 8.0,
+                         "h_px": 6.0, "class_name": "sperm", "confidence": 0.9,
+                         "interpolated": tid == 2 and f == INTERPOLATED_FRAME})
+    tracks = pd.DataFrame({"track_id": [1, 2], "motility": ["progressive", "immotile"],
+                           "who_grade": ["a", "d"], "vcl_um_s": [75.0, 0.0]})
+    return pd.DataFrame(rows), tracks
+
+
+@pytest.fixture
+def cells_video(tmp_path: Path) -> Path:
+    """20 frames of 320x240: cells in frames 0-14, empty background in frames 15-19."""
+    gone = (-50.0, -50.0)
+    frames = [render_blobs(np.array([moving(f) if f < N_TRACKED else gone,
+                                     STILL if f < N_TRACKED else gone]),
+                           shape=(H, W), seed=f) for f in range(N_FRAMES)]
+    return write_video(tmp_path / "cells.avi", frames, fps=FPS)
+
+
+def read_all(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+def hue_of(hex_colour: str) -> int:
+    rgb = [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return int(cv2.cvtColor(np.uint8([[rgb[::-1]]]), cv2.COLOR_BGR2HSV)[0, 0, 0])
+
+
+def test_overlay_video_boxes_trail_and_background(cells_video: Path, tmp_path: Path) -> None:
+    trajectories, tracks = make_tables()
+    out_dir = tmp_path / "out"
+    calls: list[tuple[int, int]] = []
+    written = write_overlay(cells_video, trajectories, tracks, out_dir / "overlay.mp4", fps=FPS,
+                            um_per_px=0.5, trail_s=0.4,
+                            progress=lambda done, total: calls.append((done, total)))
+
+    assert written.exists() and written.suffix in (".mp4", ".avi")
+    assert sorted(p.name for p in out_dir.iterdir()) == [written.name]  # no temp file left
+    assert calls[-1] == (N_FRAMES, N_FRAMES) and len(calls) == N_FRAMES
+    out = read_all(written)
+    src = read_all(cells_video)
+    assert len(out) == N_FRAMES
+    assert all(f.shape == (H, W, 3) for f in out)
+
+    # Late frame: the label above the progressive cell's box is filled with its colour.
+    hsv = cv2.cvtColor(out[N_TRACKED - 1], cv2.COLOR_BGR2HSV).astype(int)
+    x, y = (int(v) for v in moving(N_TRACKED - 1))
+    box_x1, box_y1 = x - 6, y - 5  # box = centre -/+ (w/2 + 2), at least 5 px
+    label = hsv[box_y1 - 10:box_y1 - 2, box_x1 + 1:box_x1 + 8]
+    assert abs(np.median(label[..., 0]) - hue_of(MOTILITY_COLOURS["progressive"])) <= 6
+    assert np.median(label[..., 1]) > 120
+    sx, sy = int(STILL[0]), int(STILL[1])
+    label = hsv[sy - 5 - 10:sy - 5 - 2, sx - 6 + 1:sx - 6 + 8]
+    assert abs(np.median(label[..., 0]) - hue_of(MOTILITY_COLOURS["immotile"])) <= 6
+
+    # The trail lies behind the moving cell (coloured), not ahead of it.
+    behind = hsv[y - 2:y + 3, x - 24:x - 15]
+    ahead = hsv[y - 2:y + 3, x + 14:x + 40]
+    assert behind[..., 1].max() > 60
+    strong = behind[..., 1] > 60
+    assert abs(np.median(behind[..., 0][strong]) - hue_of(MOTILITY_COLOURS["progressive"])) <= 8
+    assert ahead[..., 1].max() < 45
+
+    # Frames without cells: the band between the top panels (time, legend) and the scale
+    # bar is the source video, up to codec noise.
+    for k in range(N_TRACKED, N_FRAMES):
+        diff = np.abs(out[k][64:190].astype(int) - src[k][64:190].astype(int))
+        assert diff.mean() < 4 and np.percentile(diff, 99) < 12 and diff.max() < 40
+
+
+def test_trail_fades_and_interpolated_box_is_dashed() -> None:
+    """Exact pixel checks on the renderer itself (no lossy codec in between)."""
+    trajectories, tracks = make_tables()
+    renderer = OverlayRenderer(trajectories, tracks, (W, H), fps=FPS, um_per_px=0.5, trail_s=0.4)
+    grey = np.full((H, W, 3), 100, np.uint8)
+
+    frame = renderer.render(grey.copy(), N_TRACKED - 1)
+    x, y = (int(v) for v in moving(N_TRACKED - 1))
+    strength = [int(np.abs(frame[y, x - 6 * k - 3].astype(int) - 100).sum()) for k in range(1, 10)]
+    assert all(a >= b for a, b in zip(strength, strength[1:], strict=False))  # older: fainter
+    assert strength[0] > 2 * strength[-1] > 0
+    assert (frame[y - 1:y + 2, x - 6 * 12:x - 6 * 11] == 100).all()  # older than trail_s
+
+    def box_pixels(frame_idx: int) -> int:
+        img = renderer.render(grey.copy(), frame_idx)
+        x1, y1, x2, y2 = int(STILL[0]) - 6, int(STILL[1]) - 5, int(STILL[0]) + 6, int(STILL[1]) + 5
+        edge = np.concatenate([img[y2, x1:x2 + 1], img[y1 + 1:y2 + 1, x1], img[y1 + 1:y2 + 1, x2]])
+        return int((np.abs(edge.astype(int) - 100).sum(axis=1) > 60).sum())
+
+    solid, dashed = box_pixels(INTERPOLATED_FRAME + 1), box_pixels(INTERPOLATED_FRAME)
+    assert 0 < dashed < 0.75 * solid
+
+
+def test_uint16_source_is_scaled(tmp_path: Path) -> None:
+    tifffile = pytest.importorskip("tifffile")
+    rng = np.random.default_rng(0)
+    stack = (rng.normal(1000, 20, (4, H, W)).clip(0, 4095)).astype(np.uint16)
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, stack, photometric="minisblack")
+    empty = pd.DataFrame(columns=["frame", "track_id", "x_px", "y_px"])
+    out = write_overlay(src, empty, pd.DataFrame(), tmp_path / "o.mp4", fps=10, um_per_px=1.0)
+    frames = read_all(out)
+    assert len(frames) == 4
+    assert 150 < np.median(frames[0][100:180, 20:200]) < 255  # neither black nor clipped
+
+
+@pytest.mark.parametrize(("fps", "um_per_px"), [(0.0, 0.5), (-5.0, 0.5), (float("nan"), 0.5),
+                                                (25.0, 0.0), (25.0, -1.0)])
+def test_bad_fps_or_scale_raises_config_error(cells_video: Path, tmp_path: Path, fps: float,
+                                              um_per_px: float) -> None:
+    trajectories, tracks = make_tables()
+    with pytest.raises(ConfigError):
+        write_overlay(cells_video, trajectories, tracks, tmp_path / "out" / "o.mp4", fps=fps,
+                      um_per_px=um_per_px)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_source_raises_input_error(tmp_path: Path) -> None:
+    trajectories, tracks = make_tables()
+    with pytest.raises(InputError, match="no such file"):
+        write_overlay(tmp_path / "nope.mp4", trajectories, tracks, tmp_path / "o.mp4", fps=25,
+                      um_per_px=0.5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_while_writing_removes_temp_file(cells_video: Path, tmp_path: Path) -> None:
+    trajectories, tracks = make_tables()
+    out_dir = tmp_path / "out"
+
+    def stop(done: int, total: int) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_overlay(cells_video, trajectories, tracks, out_dir / "o.mp4", fps=FPS,
+                      um_per_px=0.5, progress=stop)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_scale_bar_length_is_round_and_about_15_percent() -> None:
+    assert choose_scale_bar_um(640, 0.7) == 50.0  # 71 px = 11 % (100 um would be 22 %)
+    assert choose_scale_bar_um(320, 0.5) == 25.0  # 50 px = 15.6 %
+    assert choose_scale_bar_um(640, 0.35) == 25.0  # 71 px = 11 % (20 um: 9 %, 50 um: 22 %)
+    for width, scale in ((160, 2.0), (1920, 0.1), (640, 0.35), (1024, 1.3), (800, 0.05)):
+        length = choose_scale_bar_um(width, scale)
+        assert 0.10 <= length / scale / width <= 0.20
