@@ -396,15 +396,23 @@ def _item_spec(item: BatchItem, spec: JobSpec) -> JobSpec:
                                um_per_px=values.get("um_per_px", spec.um_per_px))
 
 
-def _run_item(item: BatchItem, out: Path, spec: JobSpec, key: str,
-              progress: Callable[[int, int], None] | None, record: dict[str, Any]) -> None:
-    from detect_track.pipeline import run_video, write_results
+def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
+                  overlay_progress: Callable[[int, int], None] | None = None
+                  ) -> dict[str, Path]:
+    """Every output of one video: tables, summary, then report and overlay if asked.
 
-    out = ensure_output_dir(out)
-    (out / DONE_MARKER).unlink(missing_ok=True)  # from here on the folder is not complete
-    remove_stale_temporaries(out)
-    results = run_video(item.path, spec.cfg, fps=spec.fps, um_per_px=spec.um_per_px,
-                        progress=progress)
+    Args:
+        source: The video the results came from (the overlay draws on it).
+        results: What :func:`~detect_track.pipeline.run_video` returned.
+        out: The video's output folder.
+        spec: Which outputs (exports, crops, report, overlay).
+        overlay_progress: ``progress(frames_done, frames_total)`` while drawing.
+
+    Returns:
+        The paths written, by name.
+    """
+    from detect_track.pipeline import write_results
+
     paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops)
     if spec.report:
         from detect_track.report.html import write_video_report
@@ -414,9 +422,23 @@ def _run_item(item: BatchItem, out: Path, spec: JobSpec, key: str,
     if spec.overlay:
         from detect_track.report.overlay import write_overlay
 
-        paths["overlay"] = write_overlay(item.path, results.trajectories, results.tracks,
+        paths["overlay"] = write_overlay(source, results.trajectories, results.tracks,
                                          out / "overlay.mp4", fps=results.meta.fps,
-                                         um_per_px=results.meta.um_per_px)
+                                         um_per_px=results.meta.um_per_px,
+                                         progress=overlay_progress)
+    return paths
+
+
+def _run_item(item: BatchItem, out: Path, spec: JobSpec, key: str,
+              progress: Callable[[int, int], None] | None, record: dict[str, Any]) -> None:
+    from detect_track.pipeline import run_video
+
+    out = ensure_output_dir(out)
+    (out / DONE_MARKER).unlink(missing_ok=True)  # from here on the folder is not complete
+    remove_stale_temporaries(out)
+    results = run_video(item.path, spec.cfg, fps=spec.fps, um_per_px=spec.um_per_px,
+                        progress=progress)
+    paths = write_outputs(item.path, results, out, spec)
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     record.update(n_frames=results.summary["n_frames"], n_tracks=results.summary["n_tracks"],
                   finished_at=finished, warnings="; ".join(results.warnings))

@@ -193,9 +193,9 @@ def cmd_run(argv: Sequence[str]) -> int:
     if not argv:
         parser.error("no VIDEO given")
     args = parser.parse_intermixed_args(argv)
-    from detect_track.batch import is_batch_input
+    from detect_track.batch import is_batch_input, write_outputs
     from detect_track.io.export import ensure_output_dir
-    from detect_track.pipeline import run_video, write_results
+    from detect_track.pipeline import run_video
 
     cfg = _load_cfg(args.config, args.overrides,
                     **{"detector.name": args.detector, "tracker.name": args.tracker,
@@ -216,22 +216,11 @@ def cmd_run(argv: Sequence[str]) -> int:
         results = run_video(video, cfg, fps=args.fps, um_per_px=args.um_per_px, progress=update)
     finally:
         close()
-    paths = write_results(results, out, exports=args.export, save_crops=args.save_crops)
-    if not args.no_report:
-        from detect_track.report.html import write_video_report
-
-        paths["report"] = write_video_report(results.trajectories, results.tracks,
-                                             results.summary, out / "report.html")
-    if args.overlay:
-        from detect_track.report.overlay import write_overlay
-
-        update, close = _progress_bar("overlay", args.quiet)
-        try:
-            paths["overlay"] = write_overlay(video, results.trajectories, results.tracks,
-                                             out / "overlay.mp4", fps=results.meta.fps,
-                                             um_per_px=results.meta.um_per_px, progress=update)
-        finally:
-            close()
+    update, close = _progress_bar("overlay", args.quiet or not args.overlay)
+    try:
+        paths = write_outputs(video, results, out, _job_spec(args, cfg), overlay_progress=update)
+    finally:
+        close()
     if not args.quiet:
         _print_outcome(results, out, paths)
     return 0
@@ -240,11 +229,20 @@ def cmd_run(argv: Sequence[str]) -> int:
 EXIT_SOME_FAILED = 3
 
 
+def _job_spec(args: argparse.Namespace, cfg: Any) -> Any:
+    """The outputs and settings the command line asks for, as a batch job spec."""
+    from detect_track.batch import JobSpec
+
+    return JobSpec(cfg, fps=args.fps, um_per_px=args.um_per_px, exports=tuple(args.export),
+                   save_crops=args.save_crops, report=not args.no_report,
+                   overlay=args.overlay)
+
+
 def _run_batch(args: argparse.Namespace, cfg: Any) -> int:
     """A batch: every input found, resumable; exit 3 when some input failed."""
     from tqdm import tqdm
 
-    from detect_track.batch import JobSpec, discover, run_batch
+    from detect_track.batch import discover, run_batch
     from detect_track.io.export import ensure_output_dir
     from detect_track.pipeline import _in_range
 
@@ -255,9 +253,7 @@ def _run_batch(args: argparse.Namespace, cfg: Any) -> int:
     name = Path(str(args.video).split("*")[0].rstrip("/")).stem or "batch"
     out = ensure_output_dir(Path(args.out) if args.out else Path("results") / name)
     items = discover(args.video, exclude=out)
-    spec = JobSpec(cfg, fps=args.fps, um_per_px=args.um_per_px, exports=tuple(args.export),
-                   save_crops=args.save_crops, report=not args.no_report,
-                   overlay=args.overlay)
+    spec = _job_spec(args, cfg)
     files = tqdm(total=len(items), desc="files", unit="file", file=sys.stderr,
                  disable=True if args.quiet else None, dynamic_ncols=True, position=0)
     frames = tqdm(desc="frames", unit="frame", file=sys.stderr,

@@ -308,19 +308,36 @@ def detect_stream(detector: Any, frames: Iterable[tuple[int, np.ndarray]]
 
 
 class _StageClock:
-    """Seconds spent per pipeline stage (``decode`` = waiting for the next frame)."""
+    """Seconds spent per pipeline stage (``decode`` = waiting for the next frame).
+
+    Stages are exclusive: while a stage runs inside another (the frame reader is pulled
+    from inside the detector's stream), the outer one's clock stops, so the stage times
+    add up to the time spent.
+    """
 
     def __init__(self) -> None:
         self._totals: dict[str, float] = {}
+        self._running: list[list[Any]] = []  # [name, since] of the open stages, innermost last
+
+    def _add(self, name: str, seconds: float) -> None:
+        self._totals[name] = self._totals.get(name, 0.0) + seconds
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time the enclosed block under ``name`` (times of one name add up)."""
-        t0 = time.perf_counter()
+        now = time.perf_counter()
+        if self._running:  # pause the enclosing stage
+            outer = self._running[-1]
+            self._add(outer[0], now - outer[1])
+        self._running.append([name, now])
         try:
             yield
         finally:
-            self._totals[name] = self._totals.get(name, 0.0) + time.perf_counter() - t0
+            end = time.perf_counter()
+            inner = self._running.pop()
+            self._add(inner[0], end - inner[1])
+            if self._running:
+                self._running[-1][1] = end  # resume the enclosing stage
 
     def iterate(self, name: str, items: Iterable[Any]) -> Iterator[Any]:
         """Yield from ``items``, timing each ``next()`` under ``name``."""
