@@ -141,6 +141,16 @@ class MorphologyConfig:
 
 
 @dataclass(frozen=True)
+class StillConfig:
+    """Still images (stained slides, smears): detect, classify and count, no tracking."""
+
+    enabled: bool = False  # True: inputs are still images (the sperm-slide preset sets it)
+    tile_px: int = 1024  # larger images are detected in tiles of this side (model px) ...
+    overlap_px: int = 64  # ... overlapping by this much; boxes are merged across the seams
+    annotate: bool = True  # write annotated/<image>.png with the boxes drawn
+
+
+@dataclass(frozen=True)
 class Config:
     """Full pipeline configuration."""
 
@@ -150,6 +160,7 @@ class Config:
     kinematics: KinematicsConfig = field(default_factory=KinematicsConfig)  # CASA kinematics
     motility: MotilityConfig = field(default_factory=MotilityConfig)  # WHO classes
     morphology: MorphologyConfig = field(default_factory=MorphologyConfig)  # head shape
+    still: StillConfig = field(default_factory=StillConfig)  # still-image mode
 
 
 def _valid_keys(cls: Any, prefix: str = "") -> list[str]:
@@ -351,6 +362,9 @@ def validate(cfg: Config) -> None:
     m = cfg.morphology
     if m.crops_per_track < 1 or not m.crop_um > 0 or m.isolation_um < 0:
         raise ConfigError("morphology: crops_per_track >= 1, crop_um > 0, isolation_um >= 0")
+    if cfg.still.tile_px < 64 or not 0 <= cfg.still.overlap_px < cfg.still.tile_px // 2:
+        raise ConfigError("still.tile_px must be >= 64 and still.overlap_px in "
+                          "[0, tile_px / 2)")
     if v.read_ahead_frames < 0:
         raise ConfigError("video.read_ahead_frames must be >= 0")
     if cfg.kinematics.smoothing_window_frames < 1:

@@ -37,6 +37,7 @@ from detect_track.tracking import create_tracker
 from detect_track.types import TRACK_COLUMNS, TRAJECTORY_COLUMNS, Detections, VideoMeta
 
 ProgressFn = Callable[[int, int], None]
+SINGLE_FRAME = "has a single frame; tracking needs a video (still images: --config sperm-slide)"
 
 
 @dataclass
@@ -565,7 +566,7 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     started = time.perf_counter()
     src = FrameSource(source)
     if src.info.n_frames == 1:
-        raise InputError(f"{src.path} has a single frame; tracking needs a video")
+        raise InputError(f"{src.path} {SINGLE_FRAME}")
     meta, warnings = resolve_meta(src, cfg, fps, um_per_px)
     detector = create_detector(cfg.detector.name, cfg, meta)
     tracker = create_tracker(cfg.tracker.name, cfg, meta)
@@ -586,7 +587,7 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     if n_read == 0:
         raise InputError(f"no frame could be decoded from {src.path}")
     if n_read == 1:
-        raise InputError(f"{src.path} has a single frame; tracking needs a video")
+        raise InputError(f"{src.path} {SINGLE_FRAME}")
     if src.info.n_frames > 0 and n_read < src.info.n_frames:
         warnings.append(f"the container announced {src.info.n_frames} frames but only {n_read} "
                         "could be decoded (truncated file?)")

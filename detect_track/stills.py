@@ -1,0 +1,250 @@
+"""Still images (stained slides, smears): detect, classify and count, no tracking.
+
+``detect-track IMAGE|FOLDER --config sperm-slide`` runs :func:`run_images`: each image is
+read at its own bit depth (PNG, JPEG, TIFF; 8 or 16 bit; gray or colour), cut into
+overlapping tiles when it is larger than ``still.tile_px`` (in model pixels, after the
+detector's magnification resize), detected tile by tile, and the boxes of neighbouring
+tiles are merged across the seams (a head cut by a seam is found whole in the tile that
+contains it; the duplicate answers of the overlap are fused). Sperm heads get the head-
+shape call of the morphology model from an aligned crop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from detect_track.config import Config
+from detect_track.errors import InputError
+from detect_track.io.video import IMAGE_SUFFIXES
+from detect_track.types import Detections, VideoMeta
+
+#: Columns of ``detections.csv``: one row per object found (pixels of the original image).
+DETECTION_COLUMNS = ("image", "x1", "y1", "x2", "y2", "class_name", "confidence",
+                     "morphology", "morphology_confidence")
+
+
+@dataclass
+class StillResults:
+    """What :func:`run_images` found.
+
+    Attributes:
+        detections: One row per object (``DETECTION_COLUMNS``).
+        counts: One row per image and class: ``image, class_name, count``.
+        errors: ``(image, message)`` of the images that could not be read.
+    """
+
+    detections: pd.DataFrame
+    counts: pd.DataFrame
+    errors: list[tuple[str, str]]
+
+
+def list_images(path: str | os.PathLike[str]) -> list[Path]:
+    """The image files of a path: the file itself, or a folder's images (sorted).
+
+    Raises:
+        InputError: If the path is missing or holds no image.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"no such file or folder: {p}")
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) \
+        if p.is_dir() else [p]
+    if not files:
+        raise InputError(f"no images (png, jpg, tif, bmp) in {p}")
+    return files
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image as stored: ``(H, W)`` or ``(H, W, 3)`` BGR, uint8 or uint16.
+
+    Raises:
+        InputError: If the file cannot be decoded.
+    """
+    p = Path(path)
+    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    if img is None and p.suffix.lower() in (".tif", ".tiff"):
+        try:
+            import tifffile
+
+            img = np.asarray(tifffile.imread(p))
+        except Exception as exc:  # noqa: BLE001 - tifffile raises many types
+            raise InputError(f"cannot read image {p}: {exc}") from exc
+    if img is None or img.size == 0:
+        raise InputError(f"cannot read image (unsupported or corrupt file): {p}")
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3) or img.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"unsupported image {p}: shape {img.shape}, {img.dtype}")
+    return img
+
+
+def tile_origins(size: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of side ``tile`` covering ``size`` px with ``overlap`` px."""
+    if size <= tile:
+        return [0]
+    step = max(1, tile - overlap)
+    starts = list(range(0, size - tile, step))
+    return [*starts, size - tile]
+
+
+def detect_tiled(detector: object, image: np.ndarray, tile_px: int, overlap_px: int
+                 ) -> Detections:
+    """Detections of a whole image, tile by tile, merged across the seams.
+
+    Args:
+        detector: Any detector (``detect(frame) -> Detections``).
+        image: ``(H, W)`` or ``(H, W, 3)`` image.
+        tile_px: Tile side in the detector's pixels (the learned detectors resize by
+            their ``scale`` first); tiles in image pixels are ``tile_px / scale``.
+        overlap_px: Overlap of neighbouring tiles, in the detector's pixels.
+
+    Returns:
+        Boxes in image pixels; answers of overlapping tiles on one object fused.
+    """
+    from detect_track.detectors.learned import merge_duplicates
+
+    scale = float(getattr(detector, "scale", 1.0)) or 1.0
+    tile, overlap = max(32, round(tile_px / scale)), max(0, round(overlap_px / scale))
+    h, w = image.shape[:2]
+    parts = []
+    for y0 in tile_origins(h, tile, overlap):
+        for x0 in tile_origins(w, tile, overlap):
+            d = detector.detect(image[y0:y0 + tile, x0:x0 + tile])  # type: ignore[attr-defined]
+            if len(d):
+                parts.append((d.xyxy + [x0, y0, x0, y0], d.confidence, d.class_id))
+    if not parts:
+        return Detections.empty()
+    xyxy = np.concatenate([p[0] for p in parts])
+    conf = np.concatenate([p[1] for p in parts])
+    cls = np.concatenate([p[2] for p in parts])
+    if len(parts) > 1:  # the same object answered by two tiles: one box
+        xyxy, conf, cls = merge_duplicates(xyxy, conf, cls)
+    return Detections(xyxy, conf, cls)
+
+
+def run_images(images: Sequence[Path], cfg: Config, um_per_px: float,
+               progress: Callable[[int, int], None] | None = None) -> StillResults:
+    """Detect, classify (sperm heads) and count the objects of still images.
+
+    Args:
+        images: Image files.
+        cfg: Configuration (``detector``, ``morphology``, ``still`` sections).
+        um_per_px: Micrometres per pixel of the images (the learned detectors resize
+            images outside their trained range; crops are cut at ``morphology.crop_um``).
+        progress: ``progress(images_done, images_total)``.
+
+    Returns:
+        Detections, counts, and the images that could not be read (the others go on).
+
+    Raises:
+        ConfigError: Invalid settings or a model that cannot be loaded.
+    """
+    from detect_track.detectors import create_detector
+    from detect_track.morphology.crops import align_head, cut
+
+    meta = VideoMeta("images", 1.0, len(images), 0, 0, um_per_px, "cli", "cli")
+    detector = create_detector(cfg.detector.name, cfg, meta)
+    names = tuple(detector.class_names)
+    model = None
+    if cfg.morphology.enabled:
+        from detect_track.detectors.learned import resolve_model
+        from detect_track.morphology.classifier import MorphologyClassifier
+        from detect_track.morphology.stage import DEFAULT_WEIGHTS
+
+        model = MorphologyClassifier(resolve_model(cfg.morphology.weights, DEFAULT_WEIGHTS,
+                                                   cfg.detector.backend), cfg.morphology.device)
+    crop_px = max(8, round(cfg.morphology.crop_um / um_per_px))
+    rows: list[pd.DataFrame] = []
+    counts: list[dict[str, object]] = []
+    errors: list[tuple[str, str]] = []
+    for k, path in enumerate(images):
+        try:
+            image = read_image(path)
+        except InputError as exc:
+            errors.append((path.name, str(exc)))
+            continue
+        d = detect_tiled(detector, image, cfg.still.tile_px, cfg.still.overlap_px)
+        cls = [names[c] if 0 <= c < len(names) else str(c) for c in d.class_id]
+        table = pd.DataFrame({"image": path.name, "x1": d.xyxy[:, 0], "y1": d.xyxy[:, 1],
+                              "x2": d.xyxy[:, 2], "y2": d.xyxy[:, 3], "class_name": cls,
+                              "confidence": d.confidence, "morphology": "",
+                              "morphology_confidence": np.nan})
+        sperm = np.flatnonzero(np.asarray(cls) == "sperm")
+        if model is not None and len(sperm):
+            gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            xy = d.xy[sperm]
+            crops = [align_head(cut(gray, float(x), float(y), crop_px)) for x, y in xy]
+            labels, conf = model.predict(crops)
+            table.loc[sperm, "morphology"] = labels
+            table.loc[sperm, "morphology_confidence"] = conf
+        rows.append(table)
+        for name in names:
+            counts.append({"image": path.name, "class_name": name,
+                           "count": int(sum(c == name for c in cls))})
+        if progress is not None:
+            progress(k + 1, len(images))
+    detections = (pd.concat(rows, ignore_index=True) if rows else
+                  pd.DataFrame(columns=list(DETECTION_COLUMNS)))
+    return StillResults(detections[list(DETECTION_COLUMNS)],
+                        pd.DataFrame(counts, columns=["image", "class_name", "count"]), errors)
+
+
+def annotate(image: np.ndarray, detections: pd.DataFrame) -> np.ndarray:
+    """The image as 8-bit BGR with a box and label per detection (supervision)."""
+    import supervision as sv
+
+    from detect_track.detectors.learned import to_bgr
+
+    canvas = image if image.dtype == np.uint8 and image.ndim == 3 else to_bgr(image)
+    canvas = canvas.copy()
+    if not len(detections):
+        return canvas
+    names = sorted(detections["class_name"].unique())
+    dets = sv.Detections(xyxy=detections[["x1", "y1", "x2", "y2"]].to_numpy(float),
+                         confidence=detections["confidence"].to_numpy(float),
+                         class_id=detections["class_name"].map(names.index).to_numpy(int))
+    labels = [f"{c} {m}".strip() for c, m in zip(detections["class_name"],
+                                                 detections["morphology"].fillna(""),
+                                                 strict=True)]
+    thickness = max(1, round(max(canvas.shape[:2]) / 800))
+    canvas = sv.BoxAnnotator(thickness=thickness).annotate(canvas, dets)
+    return sv.LabelAnnotator(text_scale=0.35 * thickness, text_padding=2).annotate(
+        canvas, dets, labels=labels)
+
+
+def write_still_results(results: StillResults, images: Sequence[Path], out_dir: Path,
+                        annotate_images: bool = True) -> dict[str, Path]:
+    """Write ``detections.csv``, ``counts.csv`` and ``annotated/<image>.png`` atomically."""
+    from detect_track.io.export import atomic_write, ensure_output_dir, write_csv
+
+    out = ensure_output_dir(out_dir)
+    paths = {"detections": write_csv(results.detections, out / "detections.csv"),
+             "counts": write_csv(results.counts, out / "counts.csv")}
+    if annotate_images:
+        folder = ensure_output_dir(out / "annotated")
+        failed = {name for name, _ in results.errors}
+        for path in images:
+            if path.name in failed:
+                continue
+            picture = annotate(read_image(path),
+                               results.detections[results.detections["image"] == path.name])
+            target = folder / f"{path.stem}.png"
+            atomic_write(target, lambda tmp, p=picture: _write_png(tmp, p))
+        paths["annotated"] = folder
+    return paths
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", image)
+    if not ok:  # pragma: no cover - encoding an 8-bit BGR array does not fail
+        raise OSError("PNG encoding failed")
+    path.write_bytes(data.tobytes())

@@ -1,0 +1,90 @@
+"""Still-image mode: tiles merged across seams, every image format, CSV outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from detect_track.cli import main
+from detect_track.config import load_config
+from detect_track.detectors import create_detector
+from detect_track.io.video import FrameSource
+from detect_track.stills import DETECTION_COLUMNS, detect_tiled, tile_origins
+from detect_track.types import VideoMeta
+from tests.helpers import render_blobs
+
+SAMPLE = Path(__file__).resolve().parent.parent / "datasets" / "samples" / "sim_phase_contrast"
+CLASSICAL = ["detector.name=classical", "detector.classical.polarity=bright",
+             "morphology.enabled=false"]
+
+
+def test_tiles_cover_the_image_with_the_overlap():
+    assert tile_origins(100, 128, 16) == [0]
+    assert tile_origins(300, 128, 32) == [0, 96, 172]
+    starts = tile_origins(1000, 256, 64)
+    assert starts[0] == 0 and starts[-1] + 256 == 1000
+    assert all(b - a <= 256 - 64 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_heads_on_seams_are_found_once():
+    frame = next(f for _i, f in FrameSource(SAMPLE / "video.mp4"))
+    det = create_detector("yolo", load_config(), VideoMeta("x", 1.0, 1, 640, 480, 0.7))
+    whole = detect_tiled(det, frame, 2048, 64)
+    tiled = detect_tiled(det, frame, 192, 48)  # 4 x 3 tiles: many heads near a seam
+    assert len(whole) >= 20
+    assert abs(len(tiled) - len(whole)) <= max(2, len(whole) // 20)
+    gap = np.hypot(*(tiled.xy[:, None] - tiled.xy[None]).transpose(2, 0, 1))
+    same = tiled.class_id[:, None] == tiled.class_id[None]
+    assert (np.where(same, gap, 99) + np.eye(len(tiled)) * 99).min() > 2.0  # none twice
+    d = np.hypot(*(whole.xy[:, None] - tiled.xy[None]).transpose(2, 0, 1)).min(axis=1)
+    assert np.mean(d < 1.5) >= 0.9  # the same heads, at the same places
+
+
+def test_image_mode_writes_tables_and_annotations(tmp_path: Path):
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    blobs = np.array([[30.0, 40.0], [90.0, 60.0], [130.0, 100.0]])
+    gray = render_blobs(blobs, seed=2)
+    cv2.imwrite(str(folder / "a.png"), gray)
+    cv2.imwrite(str(folder / "b.tif"), (gray.astype(np.uint16) * 256))  # 16-bit
+    cv2.imwrite(str(folder / "c.jpg"), cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 95])  # colour
+    (folder / "d.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    rc = main([str(folder), "--config", "sperm-slide", "--um-per-px", "0.7", "--out",
+               str(out), "-q", *CLASSICAL])
+    assert rc == 3  # d.png is unreadable; the others are done
+    det = pd.read_csv(out / "detections.csv")
+    assert list(det.columns) == list(DETECTION_COLUMNS)
+    assert det.groupby("image").size().to_dict() == {"a.png": 3, "b.tif": 3, "c.jpg": 3}
+    counts = pd.read_csv(out / "counts.csv")
+    assert counts.set_index("image")["count"].to_dict() == {"a.png": 3, "b.tif": 3,
+                                                             "c.jpg": 3}
+    assert sorted(p.name for p in (out / "annotated").iterdir()) == ["a.png", "b.png",
+                                                                      "c.png"]
+
+
+def test_sperm_heads_get_a_head_shape(tmp_path: Path):
+    frame = next(f for _i, f in FrameSource(SAMPLE / "video.mp4"))
+    path = tmp_path / "frame.png"
+    cv2.imwrite(str(path), frame)
+    out = tmp_path / "out"
+    assert main([str(path), "--config", "sperm-slide", "--um-per-px", "0.7", "--out",
+                 str(out), "-q"]) == 0
+    det = pd.read_csv(out / "detections.csv", keep_default_na=False)
+    sperm = det[det["class_name"] == "sperm"]
+    assert len(sperm) >= 15
+    assert sperm["morphology"].isin(["normal", "tapered", "pyriform", "amorphous", "small",
+                                     "not_assessable"]).all()
+
+
+def test_a_still_image_in_video_mode_points_to_the_preset(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]):
+    path = tmp_path / "one.png"
+    cv2.imwrite(str(path), render_blobs(np.array([[30.0, 40.0]])))
+    assert main([str(path), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert "--config sperm-slide" in capsys.readouterr().err
