@@ -610,7 +610,7 @@ def _run_batch(items: Sequence[BatchItem], out: Path, spec: JobSpec, workers: in
         emit("item", {"index": index, "record": record})
 
     if executor == "dask":
-        _run_dask(items, out, spec, force, workers, dask_address, finished)
+        _run_dask(items, out, spec, force, workers, dask_address, finished, emit)
     elif workers == 1:
         for i, item in enumerate(items):
             def progress(done: int, total: int, i: int = i) -> None:
@@ -660,13 +660,33 @@ def _crashed(item: BatchItem, exc: BaseException) -> dict[str, Any]:
             "elapsed_s": None, "n_frames": None, "n_tracks": None, "finished_at": "", "key": ""}
 
 
+def _process_on_dask(item: BatchItem, out_root: str, spec: JobSpec, force: bool, index: int,
+                     queue_name: str) -> dict[str, Any]:  # pragma: no cover - on a worker
+    """:func:`process_item` as a Dask task, sending every 25th frame count to the client."""
+    from distributed import Queue
+
+    queue = Queue(queue_name)
+
+    def progress(done: int, total: int) -> None:
+        if done % 25 == 0 or done == total:
+            try:
+                queue.put((index, done, total))
+            except Exception:  # noqa: BLE001 - progress must never fail a job
+                pass
+
+    return process_item(item, out_root, spec, force, progress)
+
+
 def _run_dask(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool, workers: int,
-              address: str | None, finished: Callable[[int, dict[str, Any]], None]) -> None:
+              address: str | None, finished: Callable[[int, dict[str, Any]], None],
+              emit: EventFn) -> None:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster, Queue, wait
     except ImportError as exc:
         raise ConfigError("--executor dask needs Dask distributed: pip install "
                           "'detect-track[batch]' (or: pip install 'dask[distributed]')") from exc
+    import uuid
+
     cluster = None
     try:
         if address:
@@ -679,17 +699,27 @@ def _run_dask(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool,
                                    dashboard_address=None, silence_logs=40)
             client = Client(cluster)
         with client:
-            futures = [client.submit(process_item, item, str(out), spec, force, None,
-                                     key=f"detect-track-{i}-{item.rel}", pure=False)
+            queue = Queue(f"detect-track-progress-{uuid.uuid4().hex}", client=client)
+            futures = [client.submit(_process_on_dask, item, str(out), spec, force, i,
+                                     queue.name, key=f"detect-track-{i}-{item.rel}",
+                                     pure=False)
                        for i, item in enumerate(items)]
             index = {f.key: i for i, f in enumerate(futures)}
-            for fut in as_completed(futures):
-                i = index[fut.key]
+            pending = set(futures)
+            while pending:
                 try:
-                    record = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a worker died mid-task
-                    record = _crashed(items[i], exc)
-                finished(i, record)
+                    done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                for i, n, total in queue.get(batch=True) if queue.qsize() else []:
+                    emit("frames", {"index": i, "done": n, "total": total})
+                for fut in done:
+                    i = index[fut.key]
+                    try:
+                        record = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker died mid-task
+                        record = _crashed(items[i], exc)
+                    finished(i, record)
     finally:
         if cluster is not None:
             cluster.close()

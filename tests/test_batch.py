@@ -208,7 +208,11 @@ def test_cli_batch_exit_status_and_kill_minus_9(archive: Path, tmp_path: Path):
 def test_dask_local_cluster_gives_identical_results(archive: Path, tmp_path: Path):
     items = [i for i in discover(archive) if i.rel in ("day1/a", "day2/frames", "day2/empty")]
     local = run_batch(items, tmp_path / "local", _spec(), workers=2)
-    dask = run_batch(items, tmp_path / "dask", _spec(), workers=2, executor="dask")
+    events: list[tuple[str, dict]] = []
+    dask = run_batch(items, tmp_path / "dask", _spec(), workers=2, executor="dask",
+                     on_event=lambda kind, data: events.append((kind, data)))
+    frames_seen = {d["index"]: d["done"] for k, d in events if k == "frames"}
+    assert frames_seen == {0: 20, 2: 12}  # frame progress comes back from the workers
     assert [r["status"] for r in dask.records] == [r["status"] for r in local.records] == [
         "ok", "failed", "ok"]
     for name in ("all_tracks.csv", "day1/a/trajectories.csv", "day2/frames/tracks.csv"):
