@@ -239,24 +239,23 @@ EXIT_SOME_FAILED = 3
 def _run_stills(args: argparse.Namespace, cfg: Any) -> int:
     """Still images (``--config sperm-slide``): detections.csv, counts.csv, annotated PNGs."""
     from detect_track.io.export import ensure_output_dir
-    from detect_track.pipeline import _in_range
     from detect_track.stills import list_images, run_images, write_still_results
 
     images = list_images(args.video)
-    if args.um_per_px is not None:
-        um_per_px = _in_range(args.um_per_px, "--um-per-px", 100)
-    else:
-        um_per_px = cfg.video.um_per_px or cfg.video.default_um_per_px
-        print(f"warning: µm/px not given: assumed {um_per_px:g} µm/px; pass --um-per-px",
-              file=sys.stderr)
     name = Path(str(args.video).rstrip("/")).stem or "images"
     out = ensure_output_dir(Path(args.out) if args.out else Path("results") / name)
+    annotated = ensure_output_dir(out / "annotated") if cfg.still.annotate else None
     update, close = _progress_bar("images", args.quiet)
     try:
-        results = run_images(images, cfg, um_per_px, progress=update)
+        results = run_images(images, cfg, args.um_per_px, progress=update,
+                             annotated_dir=annotated)
     finally:
         close()
-    paths = write_still_results(results, images, out, annotate_images=cfg.still.annotate)
+    paths = write_still_results(results, out)
+    if annotated is not None:
+        paths["annotated"] = annotated
+    for w in results.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     for image, message in results.errors:
         print(f"failed: {image}: {message}", file=sys.stderr)
     if not args.quiet:

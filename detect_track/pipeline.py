@@ -69,6 +69,25 @@ def _in_range(value: float, label: str, top: float) -> float:
     return float(value)
 
 
+def resolve_um_per_px(cfg: Config, um_per_px: float | None = None
+                      ) -> tuple[float, str, list[str]]:
+    """The µm/px to use, where it came from, and a warning when it is only the default.
+
+    Priority: ``um_per_px`` (``cli``) > ``video.um_per_px`` (``config``) >
+    ``video.default_um_per_px`` (``default``, warned).
+
+    Raises:
+        ConfigError: If ``um_per_px`` is not in (0, 100].
+    """
+    if um_per_px is not None:
+        return _in_range(um_per_px, "--um-per-px", 100), "cli", []
+    if cfg.video.um_per_px is not None:
+        return float(cfg.video.um_per_px), "config", []
+    scale = cfg.video.default_um_per_px
+    return scale, "default", [f"µm/px not given: assumed {scale:g} µm/px; pass --um-per-px "
+                              "for correct distances and speeds"]
+
+
 def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
                  um_per_px: float | None = None) -> tuple[VideoMeta, list[str]]:
     """Decide the fps and µm/px to use, and record where each came from.
@@ -97,14 +116,8 @@ def resolve_meta(source: FrameSource, cfg: Config, fps: float | None = None,
     else:
         raise InputError(f"the frame rate of {source.path} is unknown; pass it with --fps "
                          "(or video.default_fps=F for every input without one)")
-    if um_per_px is not None:
-        scale, scale_src = _in_range(um_per_px, "--um-per-px", 100), "cli"
-    elif cfg.video.um_per_px is not None:
-        scale, scale_src = float(cfg.video.um_per_px), "config"
-    else:
-        scale, scale_src = cfg.video.default_um_per_px, "default"
-        warnings.append(f"µm/px not given: assumed {scale:g} µm/px; pass --um-per-px for "
-                        "correct distances and speeds")
+    scale, scale_src, scale_warnings = resolve_um_per_px(cfg, um_per_px)
+    warnings += scale_warnings
     meta = VideoMeta(str(source.path), fps_used, source.info.n_frames, source.info.width_px,
                      source.info.height_px, scale, fps_src, scale_src)
     return meta, warnings

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -38,11 +38,15 @@ class StillResults:
         detections: One row per object (``DETECTION_COLUMNS``).
         counts: One row per image and class: ``image, class_name, count``.
         errors: ``(image, message)`` of the images that could not be read.
+        um_per_px: The scale used.
+        warnings: Problems the user should know about (e.g. the scale was assumed).
     """
 
     detections: pd.DataFrame
     counts: pd.DataFrame
     errors: list[tuple[str, str]]
+    um_per_px: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 def list_images(path: str | os.PathLike[str]) -> list[Path]:
@@ -131,16 +135,20 @@ def detect_tiled(detector: object, image: np.ndarray, tile_px: int, overlap_px: 
     return Detections(xyxy, conf, cls)
 
 
-def run_images(images: Sequence[Path], cfg: Config, um_per_px: float,
-               progress: Callable[[int, int], None] | None = None) -> StillResults:
+def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = None,
+               progress: Callable[[int, int], None] | None = None,
+               annotated_dir: Path | None = None) -> StillResults:
     """Detect, classify (sperm heads) and count the objects of still images.
 
     Args:
         images: Image files.
         cfg: Configuration (``detector``, ``morphology``, ``still`` sections).
-        um_per_px: Micrometres per pixel of the images (the learned detectors resize
-            images outside their trained range; crops are cut at ``morphology.crop_um``).
+        um_per_px: Micrometres per pixel of the images (else ``video.um_per_px``, else
+            the flagged default). The learned detectors resize images outside their
+            trained range; crops are cut at ``morphology.crop_um``.
         progress: ``progress(images_done, images_total)``.
+        annotated_dir: If given, ``<stem>.png`` with the boxes drawn is written there
+            for each image as soon as it is done (atomically).
 
     Returns:
         Detections, counts, and the images that could not be read (the others go on).
@@ -150,23 +158,24 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float,
     """
     from detect_track.detectors import create_detector
     from detect_track.morphology.crops import align_head, cut
+    from detect_track.pipeline import resolve_um_per_px
 
-    meta = VideoMeta("images", 1.0, len(images), 0, 0, um_per_px, "cli", "cli")
+    um_per_px, source, warnings = resolve_um_per_px(cfg, um_per_px)
+    meta = VideoMeta("images", 1.0, len(images), 0, 0, um_per_px, "cli", source)
     detector = create_detector(cfg.detector.name, cfg, meta)
     names = tuple(detector.class_names)
     model = None
     if cfg.morphology.enabled:
-        from detect_track.detectors.learned import resolve_model
-        from detect_track.morphology.classifier import MorphologyClassifier
-        from detect_track.morphology.stage import DEFAULT_WEIGHTS
+        from detect_track.morphology.stage import load_model
 
-        model = MorphologyClassifier(resolve_model(cfg.morphology.weights, DEFAULT_WEIGHTS,
-                                                   cfg.detector.backend), cfg.morphology.device)
+        model = load_model(cfg.morphology, cfg.detector.backend)
     crop_px = max(8, round(cfg.morphology.crop_um / um_per_px))
     rows: list[pd.DataFrame] = []
     counts: list[dict[str, object]] = []
     errors: list[tuple[str, str]] = []
     for k, path in enumerate(images):
+        if progress is not None and k:
+            progress(k, len(images))
         try:
             image = read_image(path)
         except InputError as exc:
@@ -190,12 +199,15 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float,
         for name in names:
             counts.append({"image": path.name, "class_name": name,
                            "count": int(sum(c == name for c in cls))})
-        if progress is not None:
-            progress(k + 1, len(images))
+        if annotated_dir is not None:
+            _write_png(Path(annotated_dir) / f"{path.stem}.png", annotate(image, table))
+    if progress is not None and images:
+        progress(len(images), len(images))
     detections = (pd.concat(rows, ignore_index=True) if rows else
                   pd.DataFrame(columns=list(DETECTION_COLUMNS)))
     return StillResults(detections[list(DETECTION_COLUMNS)],
-                        pd.DataFrame(counts, columns=["image", "class_name", "count"]), errors)
+                        pd.DataFrame(counts, columns=["image", "class_name", "count"]), errors,
+                        um_per_px, warnings)
 
 
 def annotate(image: np.ndarray, detections: pd.DataFrame) -> np.ndarray:
@@ -221,30 +233,20 @@ def annotate(image: np.ndarray, detections: pd.DataFrame) -> np.ndarray:
         canvas, dets, labels=labels)
 
 
-def write_still_results(results: StillResults, images: Sequence[Path], out_dir: Path,
-                        annotate_images: bool = True) -> dict[str, Path]:
-    """Write ``detections.csv``, ``counts.csv`` and ``annotated/<image>.png`` atomically."""
-    from detect_track.io.export import atomic_write, ensure_output_dir, write_csv
+def write_still_results(results: StillResults, out_dir: Path) -> dict[str, Path]:
+    """Write ``detections.csv`` and ``counts.csv`` atomically."""
+    from detect_track.io.export import ensure_output_dir, write_csv
 
     out = ensure_output_dir(out_dir)
-    paths = {"detections": write_csv(results.detections, out / "detections.csv"),
-             "counts": write_csv(results.counts, out / "counts.csv")}
-    if annotate_images:
-        folder = ensure_output_dir(out / "annotated")
-        failed = {name for name, _ in results.errors}
-        for path in images:
-            if path.name in failed:
-                continue
-            picture = annotate(read_image(path),
-                               results.detections[results.detections["image"] == path.name])
-            target = folder / f"{path.stem}.png"
-            atomic_write(target, lambda tmp, p=picture: _write_png(tmp, p))
-        paths["annotated"] = folder
-    return paths
+    return {"detections": write_csv(results.detections, out / "detections.csv"),
+            "counts": write_csv(results.counts, out / "counts.csv")}
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
+def _write_png(path: Path, image: np.ndarray) -> Path:
+    """Write an 8-bit image as PNG atomically."""
+    from detect_track.io.export import atomic_write
+
     ok, data = cv2.imencode(".png", image)
     if not ok:  # pragma: no cover - encoding an 8-bit BGR array does not fail
-        raise OSError("PNG encoding failed")
-    path.write_bytes(data.tobytes())
+        raise InputError(f"cannot encode {path.name} as PNG")
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data.tobytes()))

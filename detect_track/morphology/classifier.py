@@ -323,7 +323,7 @@ class MorphologyClassifier:
                 "size": ckpt["settings"]["size"], "train": ckpt.get("train", {})}
 
     def _load_onnx(self, p: Path) -> dict[str, Any]:
-        from detect_track.detectors.onnx_yolo import onnx_session
+        from detect_track.ml import onnx_session
 
         self._session = onnx_session(p, torch_threads())
         props = self._session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]

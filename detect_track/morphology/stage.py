@@ -23,6 +23,19 @@ DEFAULT_WEIGHTS = "head-shape-synth"
 NOT_ASSESSABLE = "not_assessable"
 
 
+def load_model(cfg: MorphologyConfig, backend: str = "auto") -> Any:
+    """The head-shape classifier ``morphology.weights`` names, for ``backend``.
+
+    Raises:
+        ConfigError: If the model cannot be found or loaded, or its runtime is missing.
+    """
+    from detect_track.detectors.learned import resolve_model
+    from detect_track.morphology.classifier import MorphologyClassifier
+
+    return MorphologyClassifier(resolve_model(cfg.weights, DEFAULT_WEIGHTS, backend),
+                                cfg.device)
+
+
 class MorphologyStage:
     """Crop collection and per-track classification for one video.
 
@@ -37,12 +50,8 @@ class MorphologyStage:
     """
 
     def __init__(self, cfg: MorphologyConfig, um_per_px: float, backend: str = "auto") -> None:
-        from detect_track.detectors.learned import resolve_model
-        from detect_track.morphology.classifier import MorphologyClassifier
-
         self.cfg = cfg
-        self.model = MorphologyClassifier(
-            resolve_model(cfg.weights, DEFAULT_WEIGHTS, backend), cfg.device)
+        self.model = load_model(cfg, backend)
         self.collector = CropCollector(round(cfg.crop_um / um_per_px),
                                        cfg.isolation_um / um_per_px, cfg.crops_per_track)
 
