@@ -501,23 +501,64 @@ Train a detector, or build a simulated training set.
 
   detect-track train dataset OUT_DIR [--n-videos N] [--seed S] [--tile-px 320]
       render a YOLO + COCO dataset of native-resolution tiles from the simulator
-  detect-track train yolo DATA --out RUN_DIR [--epochs N] ...
-      DATA: a YOLO data.yaml (classes 0 sperm, 1 cluster, 2 small_or_pinhead)
-  detect-track train effdet DATA --out RUN_DIR [--epochs N] ...
+  detect-track train smears OUT_DIR [--n-images N] [--seed S] [--kind testicular|slide]
+      render a YOLO + COCO dataset of synthetic stained smears (six testicular cell
+      types) or semen slides (whole sperm + heads); 768x1024 images
+  detect-track train yolo DATA --out RUN_DIR [--arch NAME|YAML] [--epochs N] ...
+      DATA: a YOLO data.yaml (videos: classes 0 sperm, 1 cluster, 2 small_or_pinhead)
+      or a COCO folder (annotations/{train,val}.json, images/; converted to YOLO first)
+  detect-track train effdet DATA --out RUN_DIR [--arch NAME|YAML] [--epochs N] ...
       DATA: a YOLO data.yaml or a COCO folder (annotations/{train,val}.json, images/)
+
+--arch picks the network: a yaml path or a shipped one in detect_track/models/
+(yolo-sperm-p2, yolo-testis-p2, yolo-slide; effdet-sperm, effdet-testis). The classes
+come from DATA. Images larger than --imgsz are cut into native-resolution tiles for
+YOLO (never shrunk) unless --resize is given (whole cells on a slide).
+Testicular smears, as the shipped models were trained:
+  detect-track train yolo smears/data.yaml --arch yolo-testis-p2 --imgsz 1024 --out runs/y
+  detect-track train effdet smears --arch effdet-testis --imgsz 384 --out runs/e
 
 The best weights are written to RUN_DIR and their path printed; use them with
   detect-track VIDEO --detector yolo detector.yolo.weights=RUN_DIR/.../best.pt
+  detect-track SMEAR.png --config testicular detector.effdet.weights=RUN_DIR/best.pt
 """
+
+
+def _arch_path(name: str) -> str:
+    """A network yaml from a path or a shipped name (``detect_track/models/<name>.yaml``).
+
+    Raises:
+        ConfigError: If neither exists (the message lists the shipped ones).
+    """
+    import difflib
+
+    models = Path(__file__).resolve().parent / "models"
+    if Path(name).is_file():
+        return name
+    if (models / f"{name}.yaml").is_file():
+        return str(models / f"{name}.yaml")
+    shipped = sorted(p.stem for p in models.glob("*.yaml"))
+    close = difflib.get_close_matches(name, shipped, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f" (shipped: {', '.join(shipped)})"
+    raise ConfigError(f"no network yaml '{name}'{hint}")
 
 
 def cmd_train(argv: Sequence[str]) -> int:
     """``detect-track train dataset|yolo|effdet ...``: datasets and detector training."""
     p = _Parser(prog=f"{PROG} train", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description=TRAIN_DESCRIPTION)
-    p.add_argument("what", choices=["dataset", "yolo", "effdet"], metavar="WHAT",
-                   help="dataset | yolo | effdet")
-    p.add_argument("path", metavar="PATH", help="OUT_DIR for dataset, DATA for yolo / effdet")
+    p.add_argument("what", choices=["dataset", "smears", "yolo", "effdet"], metavar="WHAT",
+                   help="dataset | smears | yolo | effdet")
+    p.add_argument("path", metavar="PATH",
+                   help="OUT_DIR for dataset / smears, DATA for yolo / effdet")
+    p.add_argument("--arch", metavar="NAME|YAML", help="network yaml (see above)")
+    p.add_argument("--resize", action="store_true",
+                   help="yolo: resize images to --imgsz instead of tiling them")
+    p.add_argument("--init", metavar="WEIGHTS", help="yolo: start from these weights")
+    p.add_argument("--n-images", type=int, help="smears: training images (default 320; "
+                   "validation and test get 1/8 and 1/6 of that)")
+    p.add_argument("--kind", choices=["testicular", "slide"], default="testicular",
+                   help="smears: testicular smears or semen slides")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder for yolo / effdet")
     p.add_argument("--epochs", type=int, help="maximum epochs")
     p.add_argument("--patience", type=int, help="early stopping patience (epochs)")
@@ -548,6 +589,20 @@ def cmd_train(argv: Sequence[str]) -> int:
             close()
         print(path)
         return 0
+    if args.what == "smears":
+        from detect_track.synth.smears import build_still_dataset
+
+        n = args.n_images if args.n_images is not None else 320
+        if n < 1:
+            raise ConfigError("--n-images must be >= 1")
+        update, close = _progress_bar("rendering images", args.quiet)
+        try:
+            path = build_still_dataset(args.path, n, max(1, n // 8), max(1, n // 6),
+                                       seed=args.seed or 0, preset=args.kind, progress=update)
+        finally:
+            close()
+        print(path)
+        return 0
     if not args.out:
         raise ConfigError(f"train {args.what}: give the run folder with --out RUN_DIR")
     values = {k: getattr(args, k) for k in ("epochs", "patience", "batch", "imgsz", "seed",
@@ -555,10 +610,17 @@ def cmd_train(argv: Sequence[str]) -> int:
     if args.what == "yolo":
         from detect_track.training.yolo import YoloTrainSettings, train_yolo
 
-        best = train_yolo(args.path, args.out, YoloTrainSettings(**values), log=say)
+        if args.arch:
+            values["model_yaml"] = _arch_path(args.arch)
+        if args.init:
+            values["init_weights"] = args.init
+        best = train_yolo(args.path, args.out,
+                          YoloTrainSettings(**values, tile=not args.resize), log=say)
     else:
         from detect_track.training.effdet import EffdetTrainSettings, train_effdet
 
+        if args.arch:
+            values["arch_yaml"] = _arch_path(args.arch)
         if "device" in values and values["device"].isdigit():
             values["device"] = f"cuda:{values['device']}"
         best = train_effdet(args.path, args.out, EffdetTrainSettings(**values), log=say)

@@ -148,6 +148,7 @@ class StillConfig:
     tile_px: int = 1024  # larger images are detected in tiles of this side (model px) ...
     overlap_px: int = 64  # ... overlapping by this much; boxes are merged across the seams
     annotate: bool = True  # write annotated/<image>.png with the boxes drawn
+    min_confidence: float = 0.5  # boxes below this (calibrated; 0.5 = operating point) are dropped
 
 
 @dataclass(frozen=True)
@@ -362,6 +363,8 @@ def validate(cfg: Config) -> None:
     m = cfg.morphology
     if m.crops_per_track < 1 or not m.crop_um > 0 or m.isolation_um < 0:
         raise ConfigError("morphology: crops_per_track >= 1, crop_um > 0, isolation_um >= 0")
+    if not 0.0 <= cfg.still.min_confidence <= 1.0:
+        raise ConfigError("still.min_confidence must be in [0, 1]")
     if cfg.still.tile_px < 64 or not 0 <= cfg.still.overlap_px < cfg.still.tile_px // 2:
         raise ConfigError("still.tile_px must be >= 64 and still.overlap_px in "
                           "[0, tile_px / 2)")

@@ -6,7 +6,9 @@ overlapping tiles when it is larger than ``still.tile_px`` (in model pixels, aft
 detector's magnification resize), detected tile by tile, and the boxes of neighbouring
 tiles are merged across the seams (a head cut by a seam is found whole in the tile that
 contains it; the duplicate answers of the overlap are fused). Sperm heads get the head-
-shape call of the morphology model from an aligned crop.
+shape call of the morphology model from an aligned crop; with a model that finds whole
+cells and their heads (``sperm`` + ``sperm_head``) the heads are classified and each
+whole cell carries the call of the head inside it.
 """
 
 from __future__ import annotations
@@ -170,6 +172,8 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
 
         model = load_model(cfg.morphology, cfg.detector.backend)
     crop_px = max(8, round(cfg.morphology.crop_um / um_per_px))
+    # models that find whole cells and heads classify the heads; head-only models: "sperm"
+    head_class = "sperm_head" if "sperm_head" in names else "sperm"
     rows: list[pd.DataFrame] = []
     counts: list[dict[str, object]] = []
     errors: list[tuple[str, str]] = []
@@ -182,19 +186,22 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
             errors.append((path.name, str(exc)))
             continue
         d = detect_tiled(detector, image, cfg.still.tile_px, cfg.still.overlap_px)
+        d = d[d.confidence >= cfg.still.min_confidence]  # what is reported and counted
         cls = [names[c] if 0 <= c < len(names) else str(c) for c in d.class_id]
         table = pd.DataFrame({"image": path.name, "x1": d.xyxy[:, 0], "y1": d.xyxy[:, 1],
                               "x2": d.xyxy[:, 2], "y2": d.xyxy[:, 3], "class_name": cls,
                               "confidence": d.confidence, "morphology": "",
                               "morphology_confidence": np.nan})
-        sperm = np.flatnonzero(np.asarray(cls) == "sperm")
-        if model is not None and len(sperm):
+        heads = np.flatnonzero(np.asarray(cls) == head_class)
+        if model is not None and len(heads):
             gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-            xy = d.xy[sperm]
+            xy = d.xy[heads]
             crops = [align_head(cut(gray, float(x), float(y), crop_px)) for x, y in xy]
             labels, conf = model.predict(crops)
-            table.loc[sperm, "morphology"] = labels
-            table.loc[sperm, "morphology_confidence"] = conf
+            table.loc[heads, "morphology"] = labels
+            table.loc[heads, "morphology_confidence"] = conf
+            if head_class != "sperm":
+                _calls_to_cells(table, heads)
         rows.append(table)
         for name in names:
             counts.append({"image": path.name, "class_name": name,
@@ -208,6 +215,32 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
     return StillResults(detections[list(DETECTION_COLUMNS)],
                         pd.DataFrame(counts, columns=["image", "class_name", "count"]), errors,
                         um_per_px, warnings)
+
+
+def _calls_to_cells(table: pd.DataFrame, heads: np.ndarray) -> None:
+    """Copy each head's call to the whole-sperm box that holds it (the tightest one).
+
+    Args:
+        table: One image's detections (``DETECTION_COLUMNS``), changed in place.
+        heads: Row positions of the classified head boxes.
+    """
+    cells = np.flatnonzero(table["class_name"].to_numpy() == "sperm")
+    if not len(cells):
+        return
+    box = table[["x1", "y1", "x2", "y2"]].to_numpy(float)
+    area = (box[cells, 2] - box[cells, 0]) * (box[cells, 3] - box[cells, 1])
+    taken = np.zeros(len(cells), bool)
+    for h in heads[np.argsort(-table["confidence"].to_numpy()[heads], kind="stable")]:
+        cx, cy = (box[h, 0] + box[h, 2]) / 2, (box[h, 1] + box[h, 3]) / 2
+        inside = ((box[cells, 0] <= cx) & (cx <= box[cells, 2]) & (box[cells, 1] <= cy)
+                  & (cy <= box[cells, 3]) & ~taken)
+        if inside.any():
+            k = int(np.argmin(np.where(inside, area, np.inf)))
+            taken[k] = True
+            table.iloc[cells[k], table.columns.get_loc("morphology")] = \
+                table.iloc[h, table.columns.get_loc("morphology")]
+            table.iloc[cells[k], table.columns.get_loc("morphology_confidence")] = \
+                table.iloc[h, table.columns.get_loc("morphology_confidence")]
 
 
 def annotate(image: np.ndarray, detections: pd.DataFrame) -> np.ndarray:

@@ -60,3 +60,13 @@ def test_yaml_file_and_unknown_section(tmp_path: Path):
 def test_override_malformed():
     with pytest.raises(ConfigError, match="section.key=value"):
         parse_overrides(["tracker.max_gap_s"])
+
+
+@pytest.mark.parametrize("preset", ["sperm-slide", "sperm-slide-parsing", "testicular"])
+def test_still_image_presets_load_and_name_shipped_weights(preset: str):
+    from detect_track.detectors.learned import resolve_weights
+
+    cfg = load_config(preset)
+    assert cfg.still.enabled
+    for name in ("yolo", "effdet") if preset == "testicular" else ("yolo",):
+        assert resolve_weights(getattr(cfg.detector, name).weights, "yolo-sperm", ".pt").is_file()

@@ -2,6 +2,8 @@
 
     python tools/calibrate_detector.py yolo [--weights weights/yolo-sperm.pt]
     python tools/calibrate_detector.py effdet --data datasets/generated/sim-det-v1/data.yaml
+    python tools/calibrate_detector.py yolo --preset testicular --um-per-px 0.55 \
+        --data datasets/generated/smears-v1/data.yaml      (all classes pooled)
 
 Prints the threshold to put in `detector.<name>.operating_confidence` (the default in
 detect_track/config.py and the model card), with precision, recall and F1 there. Uses the
@@ -17,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detect_track.config import Config, apply_overrides  # noqa: E402
+from detect_track.config import apply_overrides, load_config  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
 from detect_track.training.calibration import operating_point  # noqa: E402
 from detect_track.training.data import load_dataset  # noqa: E402
@@ -32,16 +34,22 @@ def main() -> None:
     ap.add_argument("detector", choices=["yolo", "effdet"])
     ap.add_argument("--weights", default="", help="default: the shipped weights")
     ap.add_argument("--data", default=str(DATA), help="dataset with a val split")
+    ap.add_argument("--preset", default=None, help="config preset (e.g. testicular); its "
+                    "weights are calibrated and every class of the data is pooled")
+    ap.add_argument("--um-per-px", type=float, default=0.7, help="scale of the images")
     args = ap.parse_args()
-    samples, _ = load_dataset(args.data, "val")
-    cfg = apply_overrides(Config(), {f"detector.{args.detector}.weights": args.weights,
+    samples, names = load_dataset(args.data, "val")
+    cfg = load_config(args.preset)
+    weights = args.weights or getattr(cfg.detector, args.detector).weights
+    cfg = apply_overrides(cfg, {f"detector.{args.detector}.weights": weights,
                                      f"detector.{args.detector}.confidence": 0.01,
                                      f"detector.{args.detector}.operating_confidence": 0.5})
     # tiles come from clips at 0.3-1.2 µm/px: all inside the trained range, never resized
     meta = VideoMeta(path="val", fps=50.0, n_frames=1, width_px=320, height_px=320,
-                     um_per_px=0.7)
+                     um_per_px=args.um_per_px)
     det = create_detector(args.detector, cfg, meta)
-    threshold, metrics = operating_point(det, samples)
+    classes = range(len(names)) if args.preset else (0,)
+    threshold, metrics = operating_point(det, samples, classes)
     print(f"operating_confidence {threshold} on {len(samples)} validation tiles: " +
           ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
 

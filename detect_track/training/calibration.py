@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -11,9 +13,9 @@ from detect_track.eval.boxes import BoxSet, detection_ap
 from detect_track.training.data import Sample
 
 
-def operating_point(detector: Detector, samples: list[Sample], class_id: int = 0,
+def operating_point(detector: Detector, samples: list[Sample], class_ids: Sequence[int] = (0,),
                     grid: np.ndarray | None = None) -> tuple[float, dict[str, float]]:
-    """Score threshold with the best F1 (IoU 0.5) for one class on validation samples.
+    """Score threshold with the best F1 (IoU 0.5) on validation samples.
 
     The detector must report raw scores (build it with ``operating_confidence=0.5``,
     which makes the calibration the identity) and keep low scores (``confidence`` near 0).
@@ -21,7 +23,7 @@ def operating_point(detector: Detector, samples: list[Sample], class_id: int = 0
     Args:
         detector: The detector to calibrate.
         samples: Validation images with boxes.
-        class_id: Class whose F1 is maximised (0 = sperm).
+        class_ids: Classes whose pooled F1 is maximised (default: 0 = sperm).
         grid: Candidate thresholds; default 0.05 to 0.95 in steps of 0.025.
 
     Returns:
@@ -44,7 +46,7 @@ def operating_point(detector: Detector, samples: list[Sample], class_id: int = 0
     grid = np.arange(0.05, 0.951, 0.025) if grid is None else grid
     best_t, best = float(grid[0]), {"f1": -1.0}
     for t in grid:
-        r = detection_ap(gt, pred, (class_id,), float(t), thresholds=(0.5,))
+        r = detection_ap(gt, pred, tuple(class_ids), float(t), thresholds=(0.5,))
         if r["f1"] > best["f1"]:
             best_t, best = float(t), r
     return round(best_t, 3), {k: best[k] for k in ("precision", "recall", "f1", "map50")}

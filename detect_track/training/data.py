@@ -224,6 +224,33 @@ def needs_tiling(samples: list[Sample], tile_px: int, probe: int = 8) -> bool:
     return False
 
 
+def write_yolo_labels(path: Path, boxes: np.ndarray, classes: np.ndarray, width: float,
+                      height: float) -> None:
+    """Write one YOLO label file: ``class cx cy w h`` per box, normalised to the image.
+
+    Args:
+        path: The ``.txt`` file.
+        boxes: ``(N, 4)`` ``x1, y1, x2, y2`` in px; empty boxes are left out.
+        classes: ``(N,)`` 0-based class ids.
+        width: Image width in px.
+        height: Image height in px.
+    """
+    lines = [f"{int(k)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+             f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
+             for (x1, y1, x2, y2), k in zip(np.asarray(boxes, float).reshape(-1, 4), classes,
+                                            strict=True) if x2 > x1 and y2 > y1]
+    path.write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
+def write_data_yaml(out: Path, splits: list[str], names: list[str] | tuple[str, ...]) -> Path:
+    """Write ``out/data.yaml`` (ultralytics): ``path``, ``images/<split>`` per split, names."""
+    listing = "\n".join(f"  {k}: {n}" for k, n in enumerate(names))
+    split_lines = "".join(f"{k}: images/{k}\n" for k in splits)
+    path = out / "data.yaml"
+    path.write_text(f"path: {out.resolve()}\n{split_lines}names:\n{listing}\n")
+    return path
+
+
 def tile_yolo_dataset(data_yaml: str | Path, out_dir: str | Path, tile_px: int,
                       overlap: float = 0.25, min_visible: float = 0.6) -> Path:
     """Cut every image of a YOLO dataset into overlapping native-resolution tiles.
@@ -259,14 +286,41 @@ def tile_yolo_dataset(data_yaml: str | Path, out_dir: str | Path, tile_px: int,
                     c, keep = window_boxes(s.boxes, x0, y0, tw, th, min_visible)
                     name = f"{s.image.stem}_{y0}_{x0}"
                     cv2.imwrite(str(out / "images" / split / f"{name}.png"), tile)
-                    lines = [f"{k} {(x1 + x2) / 2 / tw:.6f} {(y1 + y2) / 2 / th:.6f} "
-                             f"{(x2 - x1) / tw:.6f} {(y2 - y1) / th:.6f}"
-                             for (x1, y1, x2, y2), k in zip(c[keep], s.classes[keep],
-                                                            strict=True)]
-                    (out / "labels" / split / f"{name}.txt").write_text(
-                        "\n".join(lines) + ("\n" if lines else ""))
-    listing = "\n".join(f"  {k}: {n}" for k, n in enumerate(names))
-    path = out / "data.yaml"
-    path.write_text(f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
-                    f"names:\n{listing}\n")
-    return path
+                    write_yolo_labels(out / "labels" / split / f"{name}.txt", c[keep],
+                                      s.classes[keep], tw, th)
+    return write_data_yaml(out, ["train", "val"], names)
+
+
+def write_yolo_dataset(splits: dict[str, list[Sample]], out_dir: str | Path,
+                       names: list[str] | tuple[str, ...], scale: float = 1.0,
+                       gray: bool = True) -> Path:
+    """Write samples as a YOLO dataset, images resized by ``scale``.
+
+    Args:
+        splits: Samples per split name (``train``, ``val``, ...).
+        out_dir: Dataset folder (``images/<split>``, ``labels/<split>``, ``data.yaml``).
+        names: Class names, index = class id.
+        scale: Resize factor of images and boxes (0.5 halves them).
+        gray: Store 8-bit gray images (the detectors see gray).
+
+    Returns:
+        Path of ``data.yaml``.
+
+    Raises:
+        InputError: If an image cannot be read.
+    """
+    out = Path(out_dir)
+    for split, samples in splits.items():
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for s in samples:
+            img = cv2.imread(str(s.image), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+            if img is None:
+                raise InputError(f"cannot read image {s.image}")
+            if abs(scale - 1.0) > 1e-9:
+                img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            h, w = img.shape[:2]
+            b = np.clip(np.asarray(s.boxes, float) * scale, 0, [w, h, w, h])
+            cv2.imwrite(str(out / "images" / split / f"{s.image.stem}.png"), img)
+            write_yolo_labels(out / "labels" / split / f"{s.image.stem}.txt", b, s.classes, w, h)
+    return write_data_yaml(out, list(splits), names)

@@ -18,7 +18,13 @@ from typing import Any
 
 from detect_track.errors import ConfigError, InputError, OutputError
 from detect_track.ml import prepare_ultralytics, torch_threads
-from detect_track.training.data import load_yolo, needs_tiling, tile_yolo_dataset
+from detect_track.training.data import (
+    load_dataset,
+    load_yolo,
+    needs_tiling,
+    tile_yolo_dataset,
+    write_yolo_dataset,
+)
 
 MODEL_YAML = Path(__file__).resolve().parent.parent / "models" / "yolo-sperm-p2.yaml"
 
@@ -41,6 +47,10 @@ class YoloTrainSettings:
         close_mosaic: Final epochs trained without mosaic.
         cache: Keep decoded images in memory.
         init_weights: Start from these weights (fine-tuning) instead of from scratch.
+        tile: Cut images larger than ``imgsz`` into native-resolution tiles (small heads);
+            False lets ultralytics resize each image to ``imgsz`` (large objects such as
+            whole cells on a slide).
+        scale: Random scale jitter (ultralytics ``scale``, +-fraction).
     """
 
     epochs: int = 40
@@ -56,6 +66,8 @@ class YoloTrainSettings:
     close_mosaic: int = 5
     cache: bool = True
     init_weights: str = ""
+    tile: bool = True
+    scale: float = 0.25
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.patience < 1:
@@ -66,13 +78,29 @@ class YoloTrainSettings:
             raise ConfigError("fraction must be in (0, 1]")
 
 
+def coco_to_yolo(coco_dir: Path, out_dir: Path) -> Path:
+    """Copy a COCO dataset (``annotations/{train,val}.json``, ``images/<split>/``) as YOLO.
+
+    Returns:
+        Path of the copy's ``data.yaml`` (images in 8-bit gray, as the detectors see them;
+        boxes unchanged).
+
+    Raises:
+        InputError: If the train or val split is missing or unreadable.
+    """
+    train, names = load_dataset(coco_dir, "train")
+    val, _ = load_dataset(coco_dir, "val")
+    return write_yolo_dataset({"train": train, "val": val}, out_dir, names)
+
+
 def train_yolo(data_yaml: str | Path, out_dir: str | Path,
                settings: YoloTrainSettings = YoloTrainSettings(),  # noqa: B008 - frozen
                log: Callable[[str], None] | None = None) -> Path:
     """Train a YOLO detector and return the path of its best weights.
 
     Args:
-        data_yaml: Ultralytics dataset file (``path``, ``train``, ``val``, ``names``), e.g.
+        data_yaml: Ultralytics dataset file (``path``, ``train``, ``val``, ``names``), or a
+            COCO folder (``annotations/{train,val}.json``: converted first), e.g.
             written by :func:`detect_track.synth.dataset.build_detection_dataset` or a
             VISEM-Tracking-style dataset (classes 0 sperm, 1 cluster, 2 small_or_pinhead).
         out_dir: Folder for the run (``out_dir/train``: weights, results.csv, args.yaml).
@@ -87,19 +115,23 @@ def train_yolo(data_yaml: str | Path, out_dir: str | Path,
         OutputError: If training produced no weights.
     """
     data_yaml = Path(data_yaml)
-    if not data_yaml.is_file():
-        raise InputError(f"dataset file not found: {data_yaml}")
     if not Path(settings.model_yaml).is_file():
         raise InputError(f"model yaml not found: {settings.model_yaml}")
+    out = Path(out_dir).resolve()
+    if data_yaml.is_dir() and (data_yaml / "annotations" / "train.json").is_file():
+        data_yaml = coco_to_yolo(data_yaml, out / "yolo-data")  # ultralytics reads YOLO only
+        if log is not None:
+            log(f"COCO dataset converted to YOLO layout in {data_yaml.parent}")
+    if not data_yaml.is_file():
+        raise InputError(f"dataset file not found: {data_yaml}")
     prepare_ultralytics()
     from ultralytics import YOLO
 
-    out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     train_samples, _ = load_yolo(data_yaml, "train")
     if not train_samples:
         raise InputError(f"no training images found for {data_yaml}")
-    if needs_tiling(train_samples, settings.imgsz):  # full frames: tile, never shrink
+    if settings.tile and needs_tiling(train_samples, settings.imgsz):  # tile, never shrink
         if log is not None:
             log(f"images are larger than {settings.imgsz} px: training on native-resolution "
                 f"tiles in {out / 'tiles'}")
@@ -136,7 +168,7 @@ def train_yolo(data_yaml: str | Path, out_dir: str | Path,
         cache="ram" if settings.cache else False, verbose=False,
         # microscopy augmentation: no colour shifts on grayscale, flips both ways,
         # gentle scale jitter (magnification varies in the data already), no shear
-        hsv_h=0.0, hsv_s=0.0, hsv_v=0.3, degrees=0.0, translate=0.1, scale=0.25,
+        hsv_h=0.0, hsv_s=0.0, hsv_v=0.3, degrees=0.0, translate=0.1, scale=settings.scale,
         shear=0.0, perspective=0.0, flipud=0.5, fliplr=0.5, mosaic=1.0, mixup=0.0,
         rect=False, single_cls=False, val=True,
     )
