@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/detect-track $(SAMPLE) --um-per-px $(SAMPLE_UM_PER_PX) --out results/demo --overlay
-	$(VENV)/bin/detect-track datasets/samples/smear_testicular/smear.jpg --config testicular --out results/demo-smear
+	$(VENV)/bin/detect-track datasets/samples/smear_testicular/smear.jpg --config testicular --um-per-px 0.55 --out results/demo-smear
 	$(VENV)/bin/detect-track datasets/samples/slide_stained/slide.jpg --config sperm-slide --um-per-px 0.1 --out results/demo-slide
 	@echo "Open results/demo/report.html in a browser, tracks.csv in a spreadsheet; overlay.mp4 shows what was tracked."
 	@echo "Still images: results/demo-smear/counts.csv (six testicular cell types), results/demo-slide/detections.csv; annotated/ holds the drawn boxes."
