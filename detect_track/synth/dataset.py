@@ -39,7 +39,12 @@ from detect_track.errors import ConfigError, OutputError
 from detect_track.io.video import FrameSource
 from detect_track.synth.config import random_config
 from detect_track.synth.video import simulate
-from detect_track.training.data import rotate_flip, window_boxes
+from detect_track.training.data import (
+    add_coco_image,
+    rotate_flip,
+    window_boxes,
+    write_yolo_labels,
+)
 
 #: Class names of the detection datasets and models (VISEM-Tracking ids 0, 1, 2).
 DETECTION_CLASSES: tuple[str, ...] = ("sperm", "cluster", "small_or_pinhead")
@@ -254,19 +259,7 @@ def _write_tile(out: Path, split: str, name: str, tile: np.ndarray, labels: np.n
     img_path = out / "images" / split / f"{name}.png"
     if not cv2.imwrite(str(img_path), tile):
         raise OutputError(f"cannot write {img_path}")
-    lines = []
-    image_id = len(coco["images"]) + 1
-    coco["images"].append({"id": image_id, "file_name": f"{name}.png", "width": size,
-                           "height": size})
-    for x1, y1, x2, y2, c in labels:
-        w, h = x2 - x1, y2 - y1
-        if w < 1.0 or h < 1.0:
-            continue
-        lines.append(f"{int(c)} {(x1 + x2) / 2 / size:.6f} {(y1 + y2) / 2 / size:.6f} "
-                     f"{w / size:.6f} {h / size:.6f}")
-        coco["annotations"].append({
-            "id": len(coco["annotations"]) + 1, "image_id": image_id,
-            "category_id": int(c) + 1, "bbox": [round(float(x1), 3), round(float(y1), 3),
-                                                round(float(w), 3), round(float(h), 3)],
-            "area": round(float(w * h), 3), "iscrowd": 0})
-    (out / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+    b, c = labels[:, :4].reshape(-1, 4), labels[:, 4].astype(np.int64)
+    keep = (b[:, 2] - b[:, 0] >= 1.0) & (b[:, 3] - b[:, 1] >= 1.0)  # no sub-pixel boxes
+    add_coco_image(coco, f"{name}.png", size, size, b[keep], c[keep])
+    write_yolo_labels(out / "labels" / split / f"{name}.txt", b[keep], c[keep], size, size)

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from detect_track.errors import ConfigError
-from detect_track.training.data import write_data_yaml, write_yolo_labels
+from detect_track.training.data import add_coco_image, write_data_yaml, write_yolo_labels
 
 #: Classes of the testicular smear models (index = class id).
 SMEAR_CLASSES: tuple[str, ...] = ("sertoli", "primary_spermatocyte", "round_spermatid",
@@ -551,13 +551,7 @@ def build_still_dataset(out_dir: str | Path, n_train: int, n_val: int, n_test: i
             hh, ww = img.image.shape[:2]
             write_yolo_labels(out / "labels" / split / f"{name}.txt", img.boxes, img.classes,
                               ww, hh)
-            coco["images"].append({"id": i + 1, "file_name": f"{name}.png", "width": ww,
-                                   "height": hh})
-            for (x1, y1, x2, y2), k in zip(img.boxes, img.classes, strict=True):
-                coco["annotations"].append({
-                    "id": len(coco["annotations"]) + 1, "image_id": i + 1,
-                    "category_id": int(k) + 1, "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "area": (x2 - x1) * (y2 - y1), "iscrowd": 0})
+            add_coco_image(coco, f"{name}.png", ww, hh, img.boxes, img.classes)
             record[split].append({"seed": s, **asdict(spec)})
             done += 1
             if progress is not None:

@@ -242,6 +242,31 @@ def write_yolo_labels(path: Path, boxes: np.ndarray, classes: np.ndarray, width:
     path.write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
+def add_coco_image(coco: dict, file_name: str, width: int, height: int, boxes: np.ndarray,
+                   classes: np.ndarray) -> None:
+    """Append one image and its boxes to a COCO dict (``images``, ``annotations`` lists).
+
+    Args:
+        coco: The dataset dict, changed in place; ids continue from its lengths.
+        file_name: Image file name.
+        width: Image width in px.
+        height: Image height in px.
+        boxes: ``(N, 4)`` ``x1, y1, x2, y2`` in px (stored as ``[x, y, w, h]``, 3 decimals).
+        classes: ``(N,)`` 0-based class ids (stored 1-based, as COCO and effdet count).
+    """
+    image_id = len(coco["images"]) + 1
+    coco["images"].append({"id": image_id, "file_name": file_name, "width": width,
+                           "height": height})
+    for (x1, y1, x2, y2), c in zip(np.asarray(boxes, float).reshape(-1, 4), classes,
+                                   strict=True):
+        w, h = x2 - x1, y2 - y1
+        coco["annotations"].append({
+            "id": len(coco["annotations"]) + 1, "image_id": image_id,
+            "category_id": int(c) + 1, "bbox": [round(float(x1), 3), round(float(y1), 3),
+                                                round(float(w), 3), round(float(h), 3)],
+            "area": round(float(w * h), 3), "iscrowd": 0})
+
+
 def write_data_yaml(out: Path, splits: list[str], names: list[str] | tuple[str, ...]) -> Path:
     """Write ``out/data.yaml`` (ultralytics): ``path``, ``images/<split>`` per split, names."""
     listing = "\n".join(f"  {k}: {n}" for k, n in enumerate(names))
