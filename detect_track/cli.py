@@ -515,7 +515,7 @@ Train a detector, or build a simulated training set.
 come from DATA. Images larger than --imgsz are cut into native-resolution tiles for
 YOLO (never shrunk) unless --resize is given (whole cells on a slide).
 Testicular smears, as the shipped models were trained:
-  detect-track train yolo smears/data.yaml --arch yolo-testis-p2 --imgsz 1024 --out runs/y
+  detect-track train yolo smears/data.yaml --arch yolo-testis-p2 --imgsz 512 --out runs/y
   detect-track train effdet smears --arch effdet-testis --imgsz 384 --out runs/e
 
 The best weights are written to RUN_DIR and their path printed; use them with

@@ -317,16 +317,16 @@ def tile_yolo_dataset(data_yaml: str | Path, out_dir: str | Path, tile_px: int,
 
 
 def write_yolo_dataset(splits: dict[str, list[Sample]], out_dir: str | Path,
-                       names: list[str] | tuple[str, ...], scale: float = 1.0,
-                       gray: bool = True) -> Path:
-    """Write samples as a YOLO dataset, images resized by ``scale``.
+                       names: list[str] | tuple[str, ...], scale: float = 1.0) -> Path:
+    """Write samples as a YOLO dataset of 8-bit gray images, resized by ``scale``.
+
+    Gray, because the detectors convert every frame to gray before they see it.
 
     Args:
         splits: Samples per split name (``train``, ``val``, ...).
         out_dir: Dataset folder (``images/<split>``, ``labels/<split>``, ``data.yaml``).
         names: Class names, index = class id.
         scale: Resize factor of images and boxes (0.5 halves them).
-        gray: Store 8-bit gray images (the detectors see gray).
 
     Returns:
         Path of ``data.yaml``.
@@ -339,7 +339,7 @@ def write_yolo_dataset(splits: dict[str, list[Sample]], out_dir: str | Path,
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
         for s in samples:
-            img = cv2.imread(str(s.image), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+            img = cv2.imread(str(s.image), cv2.IMREAD_GRAYSCALE)
             if img is None:
                 raise InputError(f"cannot read image {s.image}")
             if abs(scale - 1.0) > 1e-9:
