@@ -396,6 +396,10 @@ def _item_spec(item: BatchItem, spec: JobSpec) -> JobSpec:
                                um_per_px=values.get("um_per_px", spec.um_per_px))
 
 
+#: Trajectory columns the per-video report plots.
+REPORT_COLUMNS = ("track_id", "frame", "x_um", "y_um")
+
+
 def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
                   overlay_progress: Callable[[int, int], None] | None = None
                   ) -> dict[str, Path]:
@@ -415,10 +419,15 @@ def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
 
     paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops)
     if spec.report:
+        from detect_track.pipeline import read_trajectories
         from detect_track.report.html import write_video_report
 
-        paths["report"] = write_video_report(results.trajectories, results.tracks,
-                                             results.summary, out / "report.html")
+        # a streamed table is read back with only the plotted columns (long videos)
+        traj = (read_trajectories(results.trajectories_path, REPORT_COLUMNS)
+                if results.streamed else results.trajectories)
+        paths["report"] = write_video_report(traj, results.tracks, results.summary,
+                                             out / "report.html")
+        del traj
     if spec.overlay:
         from detect_track.report.overlay import write_overlay
 
@@ -437,7 +446,7 @@ def _run_item(item: BatchItem, out: Path, spec: JobSpec, key: str,
     (out / DONE_MARKER).unlink(missing_ok=True)  # from here on the folder is not complete
     remove_stale_temporaries(out)
     results = run_video(item.path, spec.cfg, fps=spec.fps, um_per_px=spec.um_per_px,
-                        progress=progress)
+                        progress=progress, trajectories_csv=out / "trajectories.csv")
     paths = write_outputs(item.path, results, out, spec)
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     record.update(n_frames=results.summary["n_frames"], n_tracks=results.summary["n_tracks"],

@@ -220,7 +220,8 @@ def cmd_run(argv: Sequence[str]) -> int:
     ensure_output_dir(out)  # fail before the long work, not after
     update, close = _progress_bar(video.name, args.quiet)
     try:
-        results = run_video(video, cfg, fps=args.fps, um_per_px=args.um_per_px, progress=update)
+        results = run_video(video, cfg, fps=args.fps, um_per_px=args.um_per_px, progress=update,
+                            trajectories_csv=out / "trajectories.csv")
     finally:
         close()
     update, close = _progress_bar("overlay", args.quiet or not args.overlay)
@@ -392,7 +393,7 @@ def cmd_track(argv: Sequence[str]) -> int:
     try:
         results = track_detections(table, cfg, fps=args.fps, um_per_px=args.um_per_px,
                                    name=path.name, path=path, n_frames=args.n_frames,
-                                   progress=update)
+                                   progress=update, trajectories_csv=out / "trajectories.csv")
     finally:
         close()
     paths = write_results(results, out, exports=args.export)

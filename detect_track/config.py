@@ -70,6 +70,9 @@ class DetectorConfig:
 
     name: str = "yolo"  # registered detector name (see `detect-track --help`)
     backend: str = "auto"  # YOLO + morphology: onnx (fast, no torch), torch; auto = onnx if it can
+    onnx_runtime: str = "auto"  # what runs the YOLO .onnx: onnxruntime, or openvino (faster
+    # on CPUs with bfloat16, which it then uses: boxes within ~0.5 px); auto = openvino if
+    # installed, else onnxruntime
     track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
     yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md)
@@ -137,6 +140,8 @@ class MorphologyConfig:
     crops_per_track: int = 3  # sharpest isolated crops kept and averaged per track
     crop_um: float = 10.7  # side of a crop, µm (cut at native resolution)
     isolation_um: float = 8.0  # no crop while another detection is this close, µm
+    tta_views: int = 0  # rotations/flips averaged per crop: 1, 2, 4, 8; 0 = 2 in videos
+    # (whose tracks also average crops_per_track crops), 8 on still images
     device: str = "cpu"  # cpu or cuda:0
 
 
@@ -343,6 +348,9 @@ def validate(cfg: Config) -> None:
     if cfg.detector.backend not in ("auto", "torch", "onnx"):
         raise ConfigError(f"detector.backend must be auto, torch or onnx, "
                           f"got {cfg.detector.backend!r}")
+    if cfg.detector.onnx_runtime not in ("auto", "onnxruntime", "openvino"):
+        raise ConfigError(f"detector.onnx_runtime must be auto, onnxruntime or openvino, "
+                          f"got {cfg.detector.onnx_runtime!r}")
     if t.association not in ("distance", "mahalanobis"):
         raise ConfigError(f"tracker.association must be distance or mahalanobis, "
                           f"got {t.association!r}")
@@ -363,6 +371,9 @@ def validate(cfg: Config) -> None:
     m = cfg.morphology
     if m.crops_per_track < 1 or not m.crop_um > 0 or m.isolation_um < 0:
         raise ConfigError("morphology: crops_per_track >= 1, crop_um > 0, isolation_um >= 0")
+    if m.tta_views not in (0, 1, 2, 4, 8):
+        raise ConfigError(f"morphology.tta_views must be 0 (auto), 1, 2, 4 or 8, got "
+                          f"{m.tta_views}")
     if not 0.0 <= cfg.still.min_confidence <= 1.0:
         raise ConfigError("still.min_confidence must be in [0, 1]")
     if cfg.still.tile_px < 64 or not 0 <= cfg.still.overlap_px < cfg.still.tile_px // 2:

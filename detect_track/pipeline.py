@@ -12,7 +12,6 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,11 @@ import pandas as pd
 from detect_track import __version__
 from detect_track.config import Config, load_config, to_dict
 from detect_track.detectors import create_detector
-from detect_track.errors import ConfigError, InputError
+from detect_track.errors import ConfigError, InputError, OutputError
 from detect_track.io.export import (
     EXPORT_FORMATS,
+    FILE_MODE,
+    copy_file,
     ensure_output_dir,
     write_csv,
     write_json,
@@ -40,26 +41,83 @@ ProgressFn = Callable[[int, int], None]
 SINGLE_FRAME = "has a single frame; tracking needs a video (still images: --config sperm-slide)"
 
 
-@dataclass
 class Results:
     """Everything one video produced.
 
-    Attributes:
-        trajectories: One row per cell per frame (``TRAJECTORY_COLUMNS``).
+    Args:
+        trajectories: The trajectory table, or None when it was streamed to
+            ``trajectories_path`` (then read back from there on first access).
         tracks: One row per track (``TRACK_COLUMNS``).
         summary: Counts, percentages, parameters used and their sources, versions.
         meta: The video's metadata as used.
         warnings: Problems the user should know about (also in the summary).
         crops: Aligned head crops per track id, sharpest first (video input with
             morphology on; empty otherwise).
+        trajectories_path: The ``trajectories.csv`` the rows were streamed to, if any.
     """
 
-    trajectories: pd.DataFrame
-    tracks: pd.DataFrame
-    summary: dict[str, Any]
-    meta: VideoMeta
-    warnings: list[str] = field(default_factory=list)
-    crops: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    def __init__(self, trajectories: pd.DataFrame | None, tracks: pd.DataFrame,
+                 summary: dict[str, Any], meta: VideoMeta, warnings: list[str] | None = None,
+                 crops: dict[int, list[np.ndarray]] | None = None,
+                 trajectories_path: Path | None = None) -> None:
+        if trajectories is None and trajectories_path is None:
+            raise ValueError("Results needs the trajectory table or the file it was written to")
+        self._trajectories = trajectories
+        self.tracks = tracks
+        self.summary = summary
+        self.meta = meta
+        self.warnings = list(warnings or [])
+        self.crops = dict(crops or {})
+        self.trajectories_path = trajectories_path
+
+    @property
+    def trajectories(self) -> pd.DataFrame:
+        """One row per cell per frame (``TRAJECTORY_COLUMNS``), sorted by track then frame.
+
+        A streamed table is read from ``trajectories_path`` on first access (it holds
+        every row of the video: on long videos, prefer reading the file in chunks).
+        """
+        if self._trajectories is None:
+            assert self.trajectories_path is not None
+            self._trajectories = read_trajectories(self.trajectories_path)
+        return self._trajectories
+
+    @property
+    def streamed(self) -> bool:
+        """True when the trajectory rows were written to ``trajectories_path`` as they came."""
+        return self.trajectories_path is not None
+
+
+def read_trajectories(path: str | os.PathLike[str], columns: Sequence[str] | None = None
+                      ) -> pd.DataFrame:
+    """Read a ``trajectories.csv`` back with its column types, sorted by track then frame.
+
+    Args:
+        path: The file (``TRAJECTORY_COLUMNS``).
+        columns: Read only these columns (less memory on long videos); all if None. The
+            rows are sorted by ``track_id`` and ``frame`` when both are read.
+
+    Returns:
+        The trajectory table.
+    """
+    wanted = list(columns) if columns is not None else None
+    types = {"video": str, "frame": np.int64, "track_id": np.int64, "class_name": str}
+    table = pd.read_csv(path, usecols=wanted, keep_default_na=False,
+                        dtype={k: v for k, v in types.items() if wanted is None or k in wanted},
+                        na_values={"confidence": [""]})
+    for col in ("time_s", "x_px", "y_px", "x_um", "y_um", "w_px", "h_px", "confidence"):
+        if col in table:
+            table[col] = table[col].astype(np.float64)
+    if "interpolated" in table:
+        table["interpolated"] = table["interpolated"].astype(str).str.lower().eq("true")
+    if {"track_id", "frame"} <= set(table.columns):
+        table = table.sort_values(["track_id", "frame"], ignore_index=True, kind="stable")
+    return table[[c for c in TRAJECTORY_COLUMNS if c in table.columns]]
+
+
+def _empty_trajectories() -> pd.DataFrame:
+    """A trajectory table without rows (``TRAJECTORY_COLUMNS``)."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})
 
 
 def _in_range(value: float, label: str, top: float) -> float:
@@ -236,13 +294,17 @@ def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
 
 def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
                        video_name: str) -> pd.DataFrame:
-    """Turn raw tracked detections into the trajectory table.
+    """Turn raw tracked detections into the trajectory table, the whole video at once.
+
+    The pipeline applies the same rules while it runs
+    (:class:`~detect_track.tracking.store.TrackStore`, whose memory does not grow with the
+    video); this whole-table version is the reference the tests compare it with.
 
     Drops tracks shorter than ``tracker.min_track_s`` (or with fewer than 2 detections),
-    and tracks in which fewer than ``tracker.min_confident_fraction`` of the detections
-    reach ``tracker.high_confidence`` (chains of weak candidates), and satellites of
-    stronger tracks (see :func:`drop_satellites`); fills bridged gaps
-    with interpolated rows (``interpolated = True``); adds time and µm.
+    tracks in which fewer than ``tracker.min_confident_fraction`` of the detections reach
+    ``tracker.high_confidence`` (chains of weak candidates), and satellites of stronger
+    tracks (see :func:`drop_satellites`); fills bridged gaps with interpolated rows
+    (``interpolated = True``); adds time and µm.
 
     Args:
         rows: Columns ``frame, track_id, x_px, y_px, w_px, h_px, class_name, confidence``.
@@ -254,7 +316,7 @@ def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
         DataFrame with ``TRAJECTORY_COLUMNS``, sorted by track then frame.
     """
     if len(rows) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})
+        return _empty_trajectories()
     rows = rows.assign(interpolated=False)
     filled = _fill_gaps(rows)  # each track on its own: fill once, select tracks after
     drop = satellite_tracks(filled, meta.um_per_px, cfg.tracker.satellite_radius_um,
@@ -268,7 +330,12 @@ def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
             & (confident.transform("mean") >= cfg.tracker.min_confident_fraction))
     traj = filled[filled["track_id"].isin(rows.loc[keep, "track_id"].unique())]
     if len(traj) == 0:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in TRAJECTORY_COLUMNS})
+        return _empty_trajectories()
+    return _with_units(traj, meta, video_name)
+
+
+def _with_units(traj: pd.DataFrame, meta: VideoMeta, video_name: str) -> pd.DataFrame:
+    """Gap-filled rows as the trajectory table: sorted, time and µm added, typed."""
     traj = traj.sort_values(["track_id", "frame"], ignore_index=True)
     traj["video"] = video_name
     traj["time_s"] = traj["frame"] / meta.fps
@@ -299,7 +366,7 @@ def _versions() -> dict[str, str]:
     versions = {"detect_track": __version__, "python": platform.python_version(),
                 "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
                 "opencv": cv2.__version__}
-    for name in ("onnxruntime", "torch", "ultralytics", "effdet"):  # those a model loaded
+    for name in ("onnxruntime", "openvino", "torch", "ultralytics", "effdet"):  # loaded ones
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = str(getattr(module, "__version__", "?"))
@@ -369,21 +436,114 @@ class _StageClock:
         return {k: round(v, 3) for k, v in self._totals.items()}
 
 
-class _Collector:
-    """Feeds each frame's detections to the tracker and keeps the tracked rows.
+class _TrajectorySink:
+    """Where settled tracks' trajectory rows go: memory, or a CSV file written as they come.
 
-    Detections of classes that are not tracked (e.g. clusters) are counted, not linked.
+    Args:
+        path: ``trajectories.csv`` to stream to (written under a temporary name in the same
+            folder and renamed by :meth:`close`); None keeps the rows in memory.
     """
 
-    def __init__(self, tracker: Any, class_names: tuple[str, ...], tracked_ids: np.ndarray
-                 ) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._parts: list[pd.DataFrame] = []
+        self._tmp: Path | None = None
+        self._handle: Any = None
+        if self.path is not None:
+            import tempfile
+
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                           dir=self.path.parent)
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            self._tmp = Path(tmp)
+            self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+            self.write(_empty_trajectories())  # the header
+
+    def write(self, traj: pd.DataFrame) -> None:
+        """Add the rows of some settled tracks.
+
+        Raises:
+            OutputError: If the file cannot be written (disk full, ...).
+        """
+        if self._handle is None:
+            self._parts.append(traj)
+            return
+        try:
+            traj.to_csv(self._handle, index=False, header=self._handle.tell() == 0,
+                        float_format="%.6g")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+    def close(self) -> pd.DataFrame | None:
+        """Finish: the table sorted by track and frame (in memory), or None (file renamed).
+
+        Raises:
+            OutputError: If the file cannot be written.
+        """
+        if self._handle is None:
+            if not self._parts:
+                return _empty_trajectories()
+            return pd.concat(self._parts, ignore_index=True).sort_values(
+                ["track_id", "frame"], ignore_index=True)
+        assert self.path is not None and self._tmp is not None
+        try:
+            self._handle.close()
+            os.chmod(self._tmp, FILE_MODE)
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._handle = None
+        return None
+
+    def discard(self) -> None:
+        """Drop what was written (the run failed): no partial file is left behind."""
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+
+
+class _Collector:
+    """Feeds each frame's detections to the tracker; measures each track once it is settled.
+
+    Detections of classes that are not tracked (e.g. clusters) are counted, not linked.
+    Tracked rows wait in a :class:`~detect_track.tracking.store.TrackStore` until their
+    track has ended and passed the filters; then, a batch at a time, they are gap-filled,
+    measured (kinematics, motility, morphology) and handed to the sink, so memory follows
+    the cells in view rather than the length of the video.
+    """
+
+    #: Settled tracks are measured in batches of at least this many (or every
+    #: ``FLUSH_FRAMES`` frames), which keeps pandas' per-call cost low.
+    FLUSH_TRACKS = 64
+    FLUSH_FRAMES = 500
+
+    def __init__(self, tracker: Any, class_names: tuple[str, ...], tracked_ids: np.ndarray,
+                 meta: VideoMeta, cfg: Config, name: str, sink: _TrajectorySink,
+                 morphology: Any = None, clock: _StageClock | None = None) -> None:
+        from detect_track.tracking.store import TrackStore
+
         self.tracker = tracker
         self.names = class_names
         self.tracked_ids = tracked_ids
+        self.meta, self.cfg, self.name = meta, cfg, name
+        self.sink = sink
+        self.morphology = morphology
+        self.clock = clock or _StageClock()
+        self.store = TrackStore(cfg.tracker, meta.fps, meta.um_per_px)
         self.n_other = np.zeros(len(class_names), np.int64)
         self.n_frames = 0
-        self._cols: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("frame", "track_id", "xy", "wh", "conf", "cls")}
+        self.n_detections = 0
+        self.n_rows = 0
+        self.n_interpolated = 0
+        self.crops: dict[int, list[np.ndarray]] = {}
+        self._tracks: list[pd.DataFrame] = []
+        self._ready: list[tuple[int, np.ndarray]] = []
 
     def add(self, index: int, dets: Detections) -> Detections:
         """Track one frame (``index`` 0-based, frames in order, none skipped).
@@ -399,31 +559,59 @@ class _Collector:
             dets = dets[linkable]
         tracked = self.tracker.update(dets)
         n = len(tracked)
-        if n:
-            self._cols["frame"].append(np.full(n, index, dtype=np.int64))
-            self._cols["track_id"].append(tracked.tracker_id)
-            self._cols["xy"].append(tracked.xy)
-            self._cols["wh"].append(tracked.wh)
-            self._cols["conf"].append(tracked.confidence)
-            self._cols["cls"].append(tracked.class_id)
+        self.store.add(index, tracked.tracker_id if n else np.zeros(0, np.int64), tracked.xy,
+                       tracked.wh, tracked.confidence, tracked.class_id)
+        self.n_detections += n
         self.n_frames = index + 1
+        self._ready += self.store.pop_kept()
+        if len(self._ready) >= self.FLUSH_TRACKS or (
+                self._ready and (index + 1) % self.FLUSH_FRAMES == 0):
+            self._measure()
         return tracked
 
-    def rows(self) -> pd.DataFrame:
-        """Tracked detections, one row each (columns as in :func:`build_trajectories`)."""
-        cols = self._cols
-        if not cols["frame"]:
-            return pd.DataFrame(columns=["frame", "track_id", "x_px", "y_px", "w_px", "h_px",
-                                         "class_name", "confidence"])
-        xy, wh = np.concatenate(cols["xy"]), np.concatenate(cols["wh"])
-        cls = np.concatenate(cols["cls"])
-        names = self.names
-        return pd.DataFrame({
-            "frame": np.concatenate(cols["frame"]), "track_id": np.concatenate(cols["track_id"]),
-            "x_px": xy[:, 0], "y_px": xy[:, 1], "w_px": wh[:, 0], "h_px": wh[:, 1],
-            "class_name": [names[c] if 0 <= c < len(names) else str(c) for c in cls],
-            "confidence": np.concatenate(cols["conf"]),
-        })
+    def _measure(self) -> None:
+        """Trajectory rows, kinematics, motility and morphology of the settled tracks."""
+        ready, self._ready = self._ready, []
+        if self.morphology is not None:
+            self.morphology.forget(self.store.pop_dropped())
+        if not ready:
+            return
+        with self.clock.stage("kinematics"):
+            ids = np.concatenate([np.full(len(r), t, np.int64) for t, r in ready])
+            rows = np.concatenate([r for _, r in ready])
+            cls = rows[:, 6].astype(np.int64)
+            names = np.array([*self.names, "?"], dtype=object)
+            table = pd.DataFrame({
+                "frame": rows[:, 0].astype(np.int64), "track_id": ids,
+                "x_px": rows[:, 1], "y_px": rows[:, 2], "w_px": rows[:, 3], "h_px": rows[:, 4],
+                "class_name": names[np.where((cls >= 0) & (cls < len(self.names)), cls, -1)],
+                "confidence": rows[:, 5], "interpolated": False})
+            traj = _with_units(_fill_gaps(table), self.meta, self.name)
+            tracks = analyse(traj, self.meta, self.cfg)
+        if self.morphology is not None:
+            with self.clock.stage("morphology"):
+                tracks, crops = self.morphology.classify(tracks)
+                self.morphology.forget([t for t, _ in ready])
+            self.crops.update(crops)
+        self.n_rows += len(traj)
+        self.n_interpolated += int(traj["interpolated"].sum())
+        with self.clock.stage("export"):
+            self.sink.write(traj)
+        self._tracks.append(tracks)
+
+    def finish(self) -> pd.DataFrame:
+        """End of the video: settle and measure every remaining track.
+
+        Returns:
+            The track table (``TRACK_COLUMNS``), sorted by track id.
+        """
+        self.store.finish()
+        self._ready += self.store.pop_kept()
+        self._measure()
+        if not self._tracks:
+            return analyse(_empty_trajectories(), self.meta, self.cfg)
+        tracks = pd.concat(self._tracks, ignore_index=True)
+        return tracks.sort_values("track_id", ignore_index=True)
 
     def untracked_per_frame(self) -> dict[str, float]:
         """Mean detections per frame of each class that was counted, not tracked."""
@@ -432,23 +620,20 @@ class _Collector:
                 for c in range(len(self.names)) if c not in self.tracked_ids}
 
 
-def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path: Path,
-            warnings: list[str], started: float, detector: dict[str, Any],
-            morphology: Any = None, clock: _StageClock | None = None) -> Results:
-    """Trajectories, kinematics, motility, morphology and summary from the tracked rows."""
+def _finish(collector: _Collector, path: Path, warnings: list[str], started: float,
+            detector: dict[str, Any]) -> Results:
+    """Settle the last tracks, close the trajectory sink and write the summary."""
     from detect_track.morphology.stage import morphology_summary
 
-    clock = clock or _StageClock()
-    with clock.stage("kinematics"):
-        rows = collector.rows()
-        traj = build_trajectories(rows, meta, cfg, name)
-        tracks = analyse(traj, meta, cfg)
-    crops: dict[int, list[np.ndarray]] = {}
-    morph_info: dict[str, Any] = {"morphology_model": None}
-    if morphology is not None:
-        with clock.stage("morphology"):
-            tracks, crops = morphology.classify(tracks)
-        morph_info = morphology.info()
+    meta, cfg, name = collector.meta, collector.cfg, collector.name
+
+    tracks = collector.finish()
+    traj = collector.sink.close()
+    morphology = collector.morphology
+    morph_info = morphology.info() if morphology is not None else {"morphology_model": None}
+    if collector.store.n_late_rows:
+        warnings = warnings + [f"{collector.store.n_late_rows} detections were linked to "
+                               "tracks that had already ended and were left out"]
     warnings = warnings + speed_warnings(tracks, meta)
     summary = {
         "video": name,
@@ -466,17 +651,18 @@ def _finish(collector: _Collector, meta: VideoMeta, cfg: Config, name: str, path
         **sample_summary(tracks),
         **morphology_summary(tracks),
         **morph_info,
-        **concentration(traj, meta, cfg.video.chamber_depth_um),
-        "n_detections": int(len(rows)),
-        "n_interpolated": int(traj["interpolated"].sum()) if len(traj) else 0,
+        **concentration(collector.n_rows, meta, cfg.video.chamber_depth_um),
+        "n_detections": collector.n_detections,
+        "n_interpolated": collector.n_interpolated,
         "untracked_detections_per_frame": collector.untracked_per_frame(),
         "warnings": warnings,
         "elapsed_s": round(time.perf_counter() - started, 3),
-        "timings_s": clock.totals(),
+        "timings_s": collector.clock.totals(),
         "config": to_dict(cfg),
         "versions": _versions(),
     }
-    return Results(traj, tracks, summary, meta, warnings, crops)
+    return Results(traj, tracks, summary, meta, warnings, collector.crops,
+                   trajectories_path=collector.sink.path)
 
 
 #: Median VCL of motile cells (µm/s) above which the fps or µm/px is probably wrong.
@@ -510,7 +696,7 @@ def speed_warnings(tracks: pd.DataFrame, meta: VideoMeta) -> list[str]:
             f"{meta.um_per_px_source})"]
 
 
-def concentration(trajectories: pd.DataFrame, meta: VideoMeta,
+def concentration(trajectories: pd.DataFrame | int, meta: VideoMeta,
                   chamber_depth_um: float | None) -> dict[str, float | None]:
     """Sperm concentration from the cells counted per frame and the imaged volume.
 
@@ -520,7 +706,7 @@ def concentration(trajectories: pd.DataFrame, meta: VideoMeta,
     interpolated positions across gaps.
 
     Args:
-        trajectories: Trajectory table (``frame`` column, one row per cell per frame).
+        trajectories: Trajectory table (one row per cell per frame), or its row count.
         meta: Video size in px (``width_px``, ``height_px``), ``n_frames``, µm/px.
         chamber_depth_um: Depth of the counting chamber in µm; None = not computed.
 
@@ -529,7 +715,8 @@ def concentration(trajectories: pd.DataFrame, meta: VideoMeta,
         (10^6 cells per mL; None without a depth or a frame size).
     """
     n_frames = max(int(meta.n_frames), 1)
-    per_frame = float(len(trajectories)) / n_frames
+    n_rows = trajectories if isinstance(trajectories, int) else len(trajectories)
+    per_frame = float(n_rows) / n_frames
     out: dict[str, float | None] = {"cells_per_frame": round(per_frame, 3),
                                     "chamber_depth_um": chamber_depth_um,
                                     "concentration_million_per_ml": None}
@@ -557,8 +744,12 @@ def _morphology_stage(cfg: Config, meta: VideoMeta, warnings: list[str]) -> Any:
 
 def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
               fps: float | None = None, um_per_px: float | None = None,
-              progress: ProgressFn | None = None) -> Results:
+              progress: ProgressFn | None = None,
+              trajectories_csv: str | os.PathLike[str] | None = None) -> Results:
     """Detect, track and measure every cell in a video.
+
+    Each track is measured as soon as it has ended, and with ``trajectories_csv`` its rows
+    go straight to that file, so memory does not grow with the length of the video.
 
     Args:
         source: Video file (AVI, MP4, ...), folder of frames, or multi-page TIFF.
@@ -567,6 +758,9 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
         um_per_px: Micrometres per pixel (else from the config, else the default, flagged).
         progress: Called as ``progress(frames_done, frames_total)`` after each frame
             (``frames_total`` may be -1 when unknown).
+        trajectories_csv: Write the trajectory table to this file while the video runs
+            (rows grouped by track, tracks in the order they end; renamed into place at
+            the end, removed on failure) instead of keeping it in memory.
 
     Returns:
         Trajectory table, track table (kinematics in µm and s, motility) and summary.
@@ -584,40 +778,47 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     detector = create_detector(cfg.detector.name, cfg, meta)
     tracker = create_tracker(cfg.tracker.name, cfg, meta)
     names = tuple(detector.class_names)
-    collector = _Collector(tracker, names, track_class_ids(names, cfg.detector.track_classes))
     morphology = _morphology_stage(cfg, meta, warnings)
     clock = _StageClock()
-    frames = clock.iterate("decode", read_ahead(src, depth=cfg.video.read_ahead_frames))
-    for index, frame, dets in clock.iterate("detect", detect_stream(detector, frames)):
-        with clock.stage("track"):
-            tracked = collector.add(index, dets)
-        if morphology is not None:
-            with clock.stage("morphology"):
-                morphology.update(index, frame, tracked, dets)
-        if progress is not None:
-            progress(index + 1, len(src) if len(src) else -1)
-    n_read = collector.n_frames
-    if n_read == 0:
-        raise InputError(f"no frame could be decoded from {src.path}")
-    if n_read == 1:
-        raise InputError(f"{src.path} {SINGLE_FRAME}")
-    if src.info.n_frames > 0 and n_read < src.info.n_frames:
-        warnings.append(f"the container announced {src.info.n_frames} frames but only {n_read} "
-                        "could be decoded (truncated file?)")
-    meta = dataclasses.replace(meta, n_frames=n_read)
-    weights = getattr(detector, "weights", None)
-    info = {"detector": cfg.detector.name,
-            "detector_weights": Path(str(weights)).name if weights else None,
-            "detector_backend": getattr(detector, "backend", None)}
-    return _finish(collector, meta, cfg, Path(source).name, Path(source), warnings, started,
-                   info, morphology, clock)
+    sink = _TrajectorySink(trajectories_csv)
+    collector = _Collector(tracker, names, track_class_ids(names, cfg.detector.track_classes),
+                           meta, cfg, Path(source).name, sink, morphology, clock)
+    try:
+        frames = clock.iterate("decode", read_ahead(src, depth=cfg.video.read_ahead_frames))
+        for index, frame, dets in clock.iterate("detect", detect_stream(detector, frames)):
+            with clock.stage("track"):
+                tracked = collector.add(index, dets)
+            if morphology is not None:
+                with clock.stage("morphology"):
+                    morphology.update(index, frame, tracked, dets)
+            if progress is not None:
+                progress(index + 1, len(src) if len(src) else -1)
+        n_read = collector.n_frames
+        if n_read == 0:
+            raise InputError(f"no frame could be decoded from {src.path}")
+        if n_read == 1:
+            raise InputError(f"{src.path} {SINGLE_FRAME}")
+        if src.info.n_frames > 0 and n_read < src.info.n_frames:
+            warnings.append(f"the container announced {src.info.n_frames} frames but only "
+                            f"{n_read} could be decoded (truncated file?)")
+        collector.meta = meta = dataclasses.replace(meta, n_frames=n_read)
+        weights = getattr(detector, "weights", None)
+        info = {"detector": cfg.detector.name,
+                "detector_weights": Path(str(weights)).name if weights else None,
+                "detector_backend": getattr(detector, "backend", None),
+                "detector_runtime": getattr(detector, "runtime", None)}
+        return _finish(collector, Path(source), warnings, started, info)
+    except BaseException:
+        sink.discard()
+        raise
 
 
 def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps: float,
                      um_per_px: float, name: str = "detections",
                      path: str | os.PathLike[str] | None = None,
                      n_frames: int | None = None,
-                     progress: ProgressFn | None = None) -> Results:
+                     progress: ProgressFn | None = None,
+                     trajectories_csv: str | os.PathLike[str] | None = None) -> Results:
     """Link per-frame detections from any source into tracks and measure them.
 
     The same tracker, track filters, kinematics and outputs as :func:`run_video`, from a
@@ -636,6 +837,7 @@ def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps
         path: Where the detections came from (recorded in the summary).
         n_frames: Frames in the video (default: last frame + 1).
         progress: Called as ``progress(frames_done, frames_total)``.
+        trajectories_csv: Stream the trajectory table to this file (as :func:`run_video`).
 
     Returns:
         Trajectory table, track table and summary, as :func:`run_video`.
@@ -662,22 +864,29 @@ def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps
     class_index = {n: i for i, n in enumerate(class_names)}
     meta = VideoMeta(str(path or name), float(fps), total, 0, 0, float(um_per_px), "cli", "cli")
     tracker = create_tracker(cfg.tracker.name, cfg, meta)
-    collector = _Collector(tracker, class_names, tracked_ids)
+    sink = _TrajectorySink(trajectories_csv)
+    collector = _Collector(tracker, class_names, tracked_ids, meta, cfg, name, sink)
     frames = table["frame"].to_numpy()
     starts = np.searchsorted(frames, np.arange(total + 1))
     xy = table[["x_px", "y_px"]].to_numpy()
     wh = table[["w_px", "h_px"]].to_numpy()
     conf = table["confidence"].to_numpy()
     cls = table["class_name"].map(class_index).to_numpy(np.int64)
-    for index in range(total):
-        sl = slice(starts[index], starts[index + 1])
-        collector.add(index, Detections(np.hstack([xy[sl] - wh[sl] / 2, xy[sl] + wh[sl] / 2]),
-                                        conf[sl], cls[sl]))
-        if progress is not None:
-            progress(index + 1, total)
-    source = Path(path) if path is not None else Path(name)
-    return _finish(collector, meta, cfg, name, source, [], started,
-                   {"detector": "external", "detector_weights": None})
+    try:
+        for index in range(total):
+            sl = slice(starts[index], starts[index + 1])
+            dets = Detections(np.hstack([xy[sl] - wh[sl] / 2, xy[sl] + wh[sl] / 2]), conf[sl],
+                              cls[sl])
+            with collector.clock.stage("track"):
+                collector.add(index, dets)
+            if progress is not None:
+                progress(index + 1, total)
+        source = Path(path) if path is not None else Path(name)
+        return _finish(collector, source, [], started,
+                       {"detector": "external", "detector_weights": None})
+    except BaseException:
+        sink.discard()
+        raise
 
 
 def write_results(results: Results, out_dir: str | os.PathLike[str],
@@ -702,10 +911,15 @@ def write_results(results: Results, out_dir: str | os.PathLike[str],
         raise ConfigError(f"unknown export format '{unknown[0]}' (available: "
                           f"{', '.join(EXPORT_FORMATS)})")
     out = ensure_output_dir(out_dir)
-    paths = {
-        "trajectories": write_csv(results.trajectories, out / "trajectories.csv"),
-        "tracks": write_csv(results.tracks, out / "tracks.csv"),
-    }
+    target = out / "trajectories.csv"
+    streamed = results.trajectories_path
+    if streamed is not None and streamed.resolve() == target.resolve():
+        traj_path = target  # written while the video ran
+    elif streamed is not None:
+        traj_path = copy_file(streamed, target)
+    else:
+        traj_path = write_csv(results.trajectories, target)
+    paths = {"trajectories": traj_path, "tracks": write_csv(results.tracks, out / "tracks.csv")}
     if "mot" in exports:
         paths["mot"] = write_mot(results.trajectories, out / "mot.txt")
     if save_crops:

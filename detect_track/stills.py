@@ -168,7 +168,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
     names = tuple(detector.class_names)
     model = None
     if cfg.morphology.enabled:
-        from detect_track.morphology.stage import load_model
+        from detect_track.morphology.stage import STILL_TTA_VIEWS, load_model
 
         model = load_model(cfg.morphology, cfg.detector.backend)
     crop_px = max(8, round(cfg.morphology.crop_um / um_per_px))
@@ -197,7 +197,8 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
             gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             xy = d.xy[heads]
             crops = [align_head(cut(gray, float(x), float(y), crop_px)) for x, y in xy]
-            labels, conf = model.predict(crops)
+            views = cfg.morphology.tta_views or STILL_TTA_VIEWS
+            labels, conf = model.predict(crops, views=views)
             table.loc[heads, "morphology"] = labels
             table.loc[heads, "morphology_confidence"] = conf
             if head_class != "sperm":

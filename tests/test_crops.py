@@ -5,7 +5,7 @@ import math
 import cv2
 import numpy as np
 
-from detect_track.morphology.crops import CropCollector, align_head, cut, focus_score
+from detect_track.morphology.crops import CropCollector, align_head, cut, window_focus
 from detect_track.types import Detections
 
 
@@ -30,9 +30,25 @@ def test_cut_centres_and_replicates_borders():
     assert colour.shape == (4, 4)
 
 
-def test_focus_score_prefers_sharp():
+def test_window_focus_prefers_sharp():
     img = sperm_image(0)
-    assert focus_score(img) > focus_score(cv2.GaussianBlur(img, (0, 0), 2.0))
+    centre = np.array([[20.0, 20.0]])
+    assert window_focus(img, centre, 41)[0] > window_focus(
+        cv2.GaussianBlur(img, (0, 0), 2.0), centre, 41)[0]
+
+
+def test_window_focus_is_the_variance_of_opencvs_laplacian():
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 255, (60, 80), dtype=np.uint8)
+    lap = cv2.Laplacian(frame.astype(np.float32), cv2.CV_32F, ksize=1)
+    xy = np.array([[30.0, 20.0], [50.2, 39.7]])
+    got = window_focus(frame, xy, 20)  # central half: 10 px windows
+    for (x, y), g in zip(np.rint(xy).astype(int), got, strict=False):
+        want = lap[y - 5:y + 5, x - 5:x + 5].var()
+        assert math.isclose(g, float(want), rel_tol=1e-5)
+    # at the border the frame's edge pixels are repeated, never an index error
+    edge = window_focus(frame, np.array([[0.0, 0.0], [79.0, 59.0]]), 20)
+    assert edge.shape == (2,) and np.isfinite(edge).all()
 
 
 def test_alignment_puts_long_axis_horizontal_and_tail_left():
@@ -59,6 +75,8 @@ def test_collector_keeps_the_sharpest_isolated_crops():
     assert col.track_ids() == [1, 2]
     frames = [f for f, _ in col.crops(1, aligned=False)]
     assert frames == [3, 2]  # sharpest first, only two kept
+    col.forget([1])
+    assert col.track_ids() == [2] and col.crops(1) == []
     # a head with a neighbour closer than isolation_px is not cropped
     col.reset()
     d = Detections.from_centroids(np.array([[50.0, 50.0], [55.0, 50.0]]), 6.0, 0.9)

@@ -3,12 +3,16 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from detect_track.cli import main
 from detect_track.config import load_config
-from detect_track.morphology.classifier import HEAD_SHAPES
+from detect_track.errors import ConfigError
+from detect_track.morphology.classifier import HEAD_SHAPES, MorphologyClassifier
 from detect_track.pipeline import run_video
+from detect_track.synth.heads import head_dataset
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "samples" / "sim_phase_contrast"
 VIDEO = SAMPLE / "video.mp4"
@@ -54,3 +58,34 @@ def test_cli_save_crops_and_no_morphology(tmp_path: Path):
     summary = json.loads((out2 / "summary.json").read_text())
     assert summary["config"]["morphology"]["enabled"] is False
     assert pd.read_csv(out2 / "tracks.csv")["morphology"].isna().all()  # empty cells
+
+
+def test_track_calls_are_the_mean_of_their_crops_probabilities():
+    """The stage classifies a batch of tracks in one model call; each call must still be
+    the mean of that track's own crops (``tta_views`` rotations each)."""
+    res = run_video(VIDEO, load_config(None, {**FAST, "morphology.tta_views": 4}),
+                    um_per_px=0.7)
+    model = MorphologyClassifier(Path(__file__).resolve().parents[1] / "weights"
+                                 / "head-shape-synth.onnx")
+    checked = 0
+    for tid, crops in list(res.crops.items())[:6]:
+        if not crops:
+            continue
+        p = model.predict_proba(crops, views=4).mean(axis=0)
+        row = res.tracks.loc[res.tracks["track_id"] == tid].iloc[0]
+        assert row["morphology"] == model.class_names[int(p.argmax())]
+        assert row["morphology_confidence"] == pytest.approx(float(p.max()), abs=1e-6)
+        checked += 1
+    assert checked >= 3
+
+
+def test_tta_views_are_checked_and_fewer_views_stay_close():
+    model = MorphologyClassifier(Path(__file__).resolve().parents[1] / "weights"
+                                 / "head-shape-synth.onnx")
+    images, _ = head_dataset(4, seed=5)
+    p8, p2 = model.predict_proba(images), model.predict_proba(images, views=2)
+    assert p8.shape == p2.shape and np.allclose(p2.sum(axis=1), 1)
+    with pytest.raises(ValueError, match="views"):
+        model.predict_proba(images, views=3)
+    with pytest.raises(ConfigError, match="tta_views"):
+        load_config(None, {"morphology.tta_views": 3})

@@ -27,9 +27,40 @@ def _yolo(backend: str, **extra: object):
                            META)
 
 
+def _same_boxes(a, b, px: float, share: float, score_tol: float) -> None:
+    """``share`` of ``a``'s boxes have one of ``b`` within ``px`` on every side and a score
+    within ``score_tol``; the counts differ by at most a few percent."""
+    assert abs(len(a) - len(b)) <= max(1, len(a) // 20)
+    dist = np.abs(a.xyxy[:, None, :] - b.xyxy[None, :, :]).max(axis=2)
+    nearest = dist.argmin(axis=1)
+    close = dist[np.arange(len(a)), nearest] < px
+    assert close.mean() >= share
+    np.testing.assert_allclose(a.confidence[close], b.confidence[nearest[close]],
+                               atol=score_tol)
+
+
+def test_onnxruntime_and_openvino_give_the_same_boxes():
+    """OpenVINO runs bfloat16 on CPUs that have it: the same cells, boxes within 1 px."""
+    frames = [f for i, f in FrameSource(SAMPLE) if i in (0, 60, 120, 180)]
+    ort = _yolo("onnx", **{"detector.onnx_runtime": "onnxruntime"})
+    ov = _yolo("onnx", **{"detector.onnx_runtime": "openvino"})
+    assert (ort.runtime, ov.runtime) == ("onnxruntime", "openvino")
+    assert ov.class_names == ort.class_names and ov.stride == ort.stride
+    batch = ov.detect_batch(frames)
+    for frame, together in zip([*frames, frames[0][:301, :437]], [*batch, None],
+                               strict=True):
+        alone = ov.detect(frame)
+        _same_boxes(ort.detect(frame), alone, px=1.0, share=0.95, score_tol=0.05)
+        if together is not None:  # one frame alone or in a batch: the same answer
+            np.testing.assert_allclose(together.xyxy, alone.xyxy, atol=1e-3)
+    with pytest.raises(ConfigError, match="onnx_runtime"):
+        load_config(None, {"detector.onnx_runtime": "tensorrt"})
+
+
 def test_onnx_and_torch_yolo_give_the_same_boxes():
     frames = [f for i, f in FrameSource(SAMPLE) if i in (0, 60, 120, 180)]
-    torch_det, onnx_det = _yolo("torch"), _yolo("onnx")
+    torch_det = _yolo("torch")
+    onnx_det = _yolo("onnx", **{"detector.onnx_runtime": "onnxruntime"})
     assert (torch_det.backend, onnx_det.backend) == ("torch", "onnx")
     n = 0
     for frame in [*frames, frames[0][:301, :437]]:  # and an odd size (padded to /32)

@@ -168,6 +168,7 @@ def test_concentration_from_cells_per_frame_and_chamber_volume():
     assert out["cells_per_frame"] == 30.0
     assert out["concentration_million_per_ml"] == pytest.approx(30 / volume_ml / 1e6, rel=1e-3)
     assert concentration(traj, meta, None)["concentration_million_per_ml"] is None
+    assert concentration(len(traj), meta, 20.0) == out  # the row count is enough
     external = VideoMeta("detections.csv", 50.0, 10, 0, 0, 0.7)  # frame size unknown
     assert concentration(traj, external, 20.0)["concentration_million_per_ml"] is None
     with pytest.raises(Exception, match="chamber_depth_um"):
@@ -186,3 +187,38 @@ def test_implausible_speeds_warn_about_fps_and_scale():
     normal = fast.assign(vcl_um_s=[40.0, 65.0, 90.0, 900.0])  # a fast immotile is ignored
     assert speed_warnings(normal, meta) == []
     assert speed_warnings(fast.iloc[:2], meta) == []  # too few motile cells to judge
+
+
+def test_streamed_trajectories_equal_the_in_memory_table(sim: Path, tmp_path: Path):
+    cfg = load_config(None, {"detector.name": "classical"})
+    kept = run_video(sim / "video.avi", cfg, um_per_px=0.7)
+    path = tmp_path / "trajectories.csv"
+    res = run_video(sim / "video.avi", cfg, um_per_px=0.7, trajectories_csv=path)
+    assert res.streamed and res.trajectories_path == path and path.is_file()
+    pd.testing.assert_frame_equal(res.tracks, kept.tracks)
+    pd.testing.assert_frame_equal(res.trajectories, kept.trajectories, rtol=1e-5)
+    assert res.summary["n_interpolated"] == int(kept.trajectories["interpolated"].sum())
+    written = write_results(res, tmp_path, exports=["mot"])  # the file is not written twice
+    assert written["trajectories"] == path and (tmp_path / "mot.txt").is_file()
+    elsewhere = write_results(res, tmp_path / "copy")
+    assert elsewhere["trajectories"].read_bytes() == path.read_bytes()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_interrupted_run_leaves_no_partial_trajectories(sim: Path, tmp_path: Path):
+    def stop(done: int, _total: int) -> None:
+        if done == 40:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_video(sim / "video.avi", load_config(None, {"detector.name": "classical"}),
+                  um_per_px=0.7, progress=stop, trajectories_csv=tmp_path / "trajectories.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_streaming_into_a_missing_folder_is_one_clear_error(sim: Path, tmp_path: Path):
+    from detect_track.errors import OutputError
+
+    with pytest.raises(OutputError, match="cannot write"):
+        run_video(sim / "video.avi", load_config(None, {"detector.name": "classical"}),
+                  um_per_px=0.7, trajectories_csv=tmp_path / "missing" / "trajectories.csv")

@@ -1,4 +1,4 @@
-"""YOLO on ONNX Runtime: the fast CPU path, with no torch or ultralytics import.
+"""YOLO from its ONNX export (ONNX Runtime or OpenVINO): the fast CPU path, no torch.
 
 The model file is the shipped YOLO exported with dynamic height and width
 (``detect-track export onnx weights/yolo-sperm.pt``; ``weights/yolo-sperm.onnx`` ships).
@@ -7,7 +7,8 @@ multiple of 32, never shrunk); the raw output ``(B, 4 + C, A)`` (box centre and 
 pixels, then one score per class, for every anchor point) is decoded here: best class
 per anchor, score threshold, class-aware non-maximum suppression (OpenCV's), then the
 same duplicate fusion and score calibration as the torch path, so both give the same
-boxes within float tolerance.
+boxes within float tolerance (ONNX Runtime), or within about a pixel where OpenVINO
+computes in bfloat16.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from detect_track.detectors.learned import (
     magnification_scale,
     resolve_model,
 )
-from detect_track.ml import onnx_session, torch_threads
+from detect_track.ml import OpenVinoModel, onnx_session, openvino_available, torch_threads
 from detect_track.types import Detections
 
 #: Largest candidate count passed to NMS per image (highest scores first), as ultralytics.
@@ -70,31 +71,54 @@ def decode_yolo(raw: np.ndarray, conf: float, iou: float, max_det: int
 
 
 class YoloOnnxDetector(LearnedDetector):
-    """The YOLO detector run by ONNX Runtime (``detector.backend=onnx``).
+    """The YOLO detector run from its ONNX export (``detector.backend=onnx``).
+
+    ONNX Runtime or OpenVINO runs the model (``detector.onnx_runtime``); neither needs
+    torch.
 
     Args:
         cfg: Learned-detector settings (weights, thresholds, magnification range).
         um_per_px: Micrometres per pixel of the frames to come.
         default_weights: Name of the shipped model (``yolo-sperm``).
+        runtime: ``onnxruntime``, ``openvino``, or ``auto`` (OpenVINO when installed).
 
     Raises:
-        ConfigError: onnxruntime missing, or no ``.onnx`` model for the weights.
+        ConfigError: The runtime missing, or no ``.onnx`` model for the weights.
     """
 
     name = "yolo"
     backend = "onnx"
 
-    def __init__(self, cfg: LearnedConfig, um_per_px: float, default_weights: str) -> None:
+    def __init__(self, cfg: LearnedConfig, um_per_px: float, default_weights: str,
+                 runtime: str = "auto") -> None:
         self.cfg = cfg
         self.weights = resolve_model(cfg.weights, default_weights, "onnx")
-        self._session = onnx_session(self.weights, torch_threads())
-        meta = self._session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]
+        if runtime == "auto":
+            runtime = "openvino" if openvino_available() else "onnxruntime"
+        self.runtime = runtime
+        threads = torch_threads()
+        self._ov: OpenVinoModel | None = None
+        self._session: Any = None
+        if runtime == "openvino":
+            # as many streams as frames in flight (detect_stream): one thread each
+            self._ov = OpenVinoModel(self.weights, threads, streams=threads)
+            meta = {k: self._ov.metadata(k) for k in ("names", "stride")}
+        else:
+            self._session = onnx_session(self.weights, threads)
+            props = self._session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]
+            meta = {k: props.get(k) for k in ("names", "stride")}
+            self._input = self._session.get_inputs()[0].name  # type: ignore[attr-defined]
         names = _literal(meta.get("names"), {0: "sperm"})
         self.class_names: tuple[str, ...] = tuple(str(names[i]) for i in sorted(names))
         self.stride = max(32, int(_literal(meta.get("stride"), 32)))
         self.scale = magnification_scale(um_per_px, cfg)
-        self._input = self._session.get_inputs()[0].name  # type: ignore[attr-defined]
-        self._single: Any = None  # single-threaded session of detect_stream, made on use
+        self._single: Any = None  # single-threaded ONNX Runtime session, made on use
+
+    def _run(self, session: Any, blob: np.ndarray) -> np.ndarray:
+        if self._ov is not None:
+            return self._ov.run(blob)
+        (raw,) = session.run(None, {self._input: blob})
+        return raw
 
     def detect_batch(self, frames: Iterable[np.ndarray]) -> list[Detections]:
         """Detect in several frames (same-size frames share one forward pass)."""
@@ -121,7 +145,7 @@ class YoloOnnxDetector(LearnedDetector):
             for index, frame in frames:
                 yield index, frame, self._detect(self._session, [frame])[0]
             return
-        if self._single is None:  # one thread per inference; ONNX Runtime's run is re-entrant
+        if self._ov is None and self._single is None:  # ONNX Runtime's run is re-entrant
             self._single = onnx_session(self.weights, 1)
         pool = ThreadPoolExecutor(workers, thread_name_prefix="detect-track-infer")
         pending: deque[tuple[int, np.ndarray, Future[list[Detections]]]] = deque()
@@ -143,7 +167,7 @@ class YoloOnnxDetector(LearnedDetector):
             blob = np.ascontiguousarray(images[..., ::-1].transpose(0, 3, 1, 2),
                                         dtype=np.float32)
             blob *= 1.0 / 255.0
-            (raw,) = session.run(None, {self._input: blob})
+            raw = self._run(session, blob)
             for i, pred in zip(idx, raw, strict=True):
                 xyxy, score, cls = decode_yolo(pred, self.cfg.confidence, self.cfg.iou,
                                                self.cfg.max_det)

@@ -92,5 +92,6 @@ def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
     path = resolve_model(yolo.weights, DEFAULT_WEIGHTS, cfg.detector.backend)
     yolo = dataclasses.replace(yolo, weights=str(path))
     if path.suffix == ".onnx":
-        return YoloOnnxDetector(yolo, meta.um_per_px, DEFAULT_WEIGHTS)
+        return YoloOnnxDetector(yolo, meta.um_per_px, DEFAULT_WEIGHTS,
+                                cfg.detector.onnx_runtime)
     return YoloDetector(yolo, meta.um_per_px)

@@ -97,6 +97,13 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     return atomic_write(path, lambda p: df.to_csv(p, index=False, float_format="%.6g"))
 
 
+def copy_file(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """Copy a file to ``path`` atomically (e.g. a streamed table into an output folder)."""
+    import shutil
+
+    return atomic_write(path, lambda p: shutil.copyfile(source, p))
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}

@@ -260,13 +260,25 @@ def _evaluate(torch: Any, model: Any, x: Any, y: np.ndarray, device: str
     return float((logits.argmax(1).cpu().numpy() == y).mean()), loss
 
 
-def _tta_logits(torch: Any, model: Any, x: Any) -> Any:
-    """Mean log-probabilities over the eight 90° rotations and flips."""
+#: Images (crops x views) per model call by default. Measured on 2 cores: 16 per call is
+#: as fast as 512, and ONNX Runtime's memory grows by 36 MB instead of 480 MB.
+IMAGES_PER_CALL = 16
+
+#: The rotations / flips averaged at prediction, by number of views: (mirrored, k x 90°).
+TTA_VIEWS: dict[int, tuple[tuple[bool, int], ...]] = {
+    1: ((False, 0),),
+    2: ((False, 0), (False, 2)),  # keeps an aligned head's long axis horizontal
+    4: tuple((False, k) for k in range(4)),
+    8: tuple((flip, k) for flip in (False, True) for k in range(4)),
+}
+
+
+def _tta_logits(torch: Any, model: Any, x: Any, views: int = 8) -> Any:
+    """Mean log-probabilities over ``views`` rotations / flips (see ``TTA_VIEWS``)."""
     outs = []
-    for flip in (False, True):
+    for flip, k in TTA_VIEWS[views]:
         xf = torch.flip(x, dims=[3]) if flip else x
-        for k in range(4):
-            outs.append(torch.log_softmax(model(torch.rot90(xf, k, dims=[2, 3])), dim=1))
+        outs.append(torch.log_softmax(model(torch.rot90(xf, k, dims=[2, 3])), dim=1))
     return torch.stack(outs).mean(0)
 
 
@@ -283,7 +295,7 @@ class MorphologyClassifier:
 
     Runs with torch (a ``.pt`` checkpoint) or with ONNX Runtime (a ``.onnx`` export from
     :func:`export_onnx`, which needs neither torch nor ultralytics); both average the
-    log-probabilities of the eight 90° rotations and flips of each crop.
+    log-probabilities of the 90° rotations and flips of each crop (eight unless asked).
 
     Args:
         path: Checkpoint written by :func:`save_checkpoint`, or its ONNX export.
@@ -331,13 +343,27 @@ class MorphologyClassifier:
             raise ConfigError(f"{p} is not a detect-track morphology model")
         return json.loads(props["detect_track"])
 
-    def predict_proba(self, images: Sequence[np.ndarray], batch: int = 256) -> np.ndarray:
-        """Class probabilities ``(N, n_classes)`` of gray crops (any sizes)."""
+    def predict_proba(self, images: Sequence[np.ndarray], batch: int | None = None,
+                      views: int = 8) -> np.ndarray:
+        """Class probabilities ``(N, n_classes)`` of gray crops (any sizes).
+
+        Args:
+            images: Gray crops.
+            batch: Crops per model call; default: ``IMAGES_PER_CALL // views``, which is as
+                fast as larger calls and keeps the runtime's working memory small.
+            views: Rotations / flips averaged per crop: 1, 2, 4 or 8 (``TTA_VIEWS``).
+
+        Raises:
+            ValueError: On another number of views.
+        """
+        if views not in TTA_VIEWS:
+            raise ValueError(f"views must be one of {sorted(TTA_VIEWS)}, got {views}")
+        batch = batch or max(1, IMAGES_PER_CALL // views)
         if len(images) == 0:
             return np.zeros((0, len(self.class_names)))
         x = _stack(images, self.size)
         if self.backend == "onnx":
-            return np.concatenate([self._onnx_tta(x[i:i + batch])
+            return np.concatenate([self._onnx_tta(x[i:i + batch], views)
                                    for i in range(0, len(x), batch)]).astype(np.float64)
         torch = self._torch
         threads = torch.get_num_threads()
@@ -347,28 +373,33 @@ class MorphologyClassifier:
             out = []
             with torch.no_grad():
                 for i in range(0, len(xt), batch):
-                    logp = _tta_logits(torch, self._model, xt[i:i + batch].to(self.device))
+                    logp = _tta_logits(torch, self._model, xt[i:i + batch].to(self.device),
+                                       views)
                     out.append(torch.softmax(logp, dim=1).cpu().numpy())
         finally:
             torch.set_num_threads(threads)
         return np.concatenate(out).astype(np.float64)
 
-    def _onnx_tta(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities from the mean log-probability of the 8 rotations / flips."""
-        views = [np.rot90(np.flip(x, 3) if flip else x, k, axes=(2, 3))
-                 for flip in (False, True) for k in range(4)]
-        blob = np.ascontiguousarray(np.concatenate(views), dtype=np.float32)
+    def _onnx_tta(self, x: np.ndarray, views: int = 8) -> np.ndarray:
+        """Probabilities from the mean log-probability of the rotations / flips."""
+        stack = [np.rot90(np.flip(x, 3) if flip else x, k, axes=(2, 3))
+                 for flip, k in TTA_VIEWS[views]]
+        blob = np.ascontiguousarray(np.concatenate(stack), dtype=np.float32)
         (logits,) = self._session.run(None, {"crops": blob})  # type: ignore[attr-defined]
-        logits = logits.astype(np.float64).reshape(8, len(x), -1)
+        logits = logits.astype(np.float64).reshape(len(stack), len(x), -1)
         logp = logits - logits.max(axis=2, keepdims=True)
         logp -= np.log(np.exp(logp).sum(axis=2, keepdims=True))
         mean = logp.mean(axis=0)
         p = np.exp(mean - mean.max(axis=1, keepdims=True))
         return p / p.sum(axis=1, keepdims=True)
 
-    def predict(self, images: Sequence[np.ndarray]) -> tuple[list[str], np.ndarray]:
-        """Label and confidence (probability of that label) per crop."""
-        p = self.predict_proba(images)
+    def predict(self, images: Sequence[np.ndarray], views: int = 8
+                ) -> tuple[list[str], np.ndarray]:
+        """Label and confidence (probability of that label) per crop.
+
+        ``views``: rotations / flips averaged, as in :meth:`predict_proba`.
+        """
+        p = self.predict_proba(images, views=views)
         k = p.argmax(axis=1) if len(p) else np.zeros(0, np.int64)
         return [self.class_names[i] for i in k], p[np.arange(len(p)), k]
 

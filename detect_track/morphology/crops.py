@@ -3,8 +3,10 @@
 While a video is tracked, :class:`CropCollector` looks at every tracked head, skips those
 with another detection nearby (``isolation_um``), cuts a square of ``crop_um`` around it
 (borders replicated at the frame edge) and keeps, per track, the ``keep`` crops with the
-highest focus score (variance of the Laplacian over the crop's centre). Memory stays
-bounded: ``keep`` small crops per track. :func:`align_head` turns a crop so that the
+highest focus score (variance of the Laplacian over the crop's centre, read for all
+heads of a frame at once; a head is cut only when it beats its track's worst kept crop).
+Memory stays bounded: ``keep`` small crops per track, dropped with :meth:`CropCollector.
+forget` once the track is measured. :func:`align_head` turns a crop so that the
 head's long axis is horizontal and its midpiece points left (the acrosome right).
 The same functions cut crops from still images.
 """
@@ -12,6 +14,7 @@ The same functions cut crops from still images.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -19,20 +22,48 @@ import numpy as np
 from detect_track.types import Detections
 
 
-def focus_score(patch: np.ndarray) -> float:
-    """Variance of the Laplacian of the central half of a gray patch (higher = sharper)."""
-    h, w = patch.shape
-    c = patch[h // 4: h - h // 4, w // 4: w - w // 4].astype(np.float32)
-    return float(cv2.Laplacian(c, cv2.CV_32F).var()) if c.size else 0.0
-
-
-def cut(frame: np.ndarray, x: float, y: float, side_px: int) -> np.ndarray:
-    """Square ``side_px`` crop centred on ``(x, y)`` (px), borders replicated, gray uint8."""
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    """A frame as one gray uint8 image (colour converted, 16-bit / float rescaled)."""
     img = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
     if img.dtype != np.uint8:
         from detect_track.morphology.data import to_gray_u8
 
         img = to_gray_u8(img)
+    return img
+
+
+def window_focus(gray: np.ndarray, xy: np.ndarray, crop_px: int) -> np.ndarray:
+    """Focus score of many crops at once, read straight from the frame.
+
+    The window is the central half of a ``crop_px`` crop around each rounded centre (the
+    frame's edge pixels repeated beyond its border); the Laplacian (the 4-neighbour kernel
+    of ``cv2.Laplacian`` with ``ksize=1``) sees the frame's own pixels around the window.
+
+    Args:
+        gray: Gray frame ``(H, W)``.
+        xy: Crop centres ``(N, 2)``, px.
+        crop_px: Crop side, px.
+
+    Returns:
+        Variance of the Laplacian per window ``(N,)`` (higher = sharper).
+    """
+    side = crop_px - 2 * (crop_px // 4)
+    if len(xy) == 0 or side <= 0:
+        return np.zeros(len(xy))
+    h, w = gray.shape
+    start = np.rint(np.asarray(xy, np.float64)).astype(np.int64) - side // 2 - 1
+    span = np.arange(side + 2)
+    rows = np.clip(start[:, 1, None] + span, 0, h - 1)
+    cols = np.clip(start[:, 0, None] + span, 0, w - 1)
+    win = gray[rows[:, :, None], cols[:, None, :]].astype(np.float32)  # (N, s+2, s+2)
+    lap = (win[:, :-2, 1:-1] + win[:, 2:, 1:-1] + win[:, 1:-1, :-2] + win[:, 1:-1, 2:]
+           - 4.0 * win[:, 1:-1, 1:-1])
+    return lap.reshape(len(xy), -1).var(axis=1).astype(np.float64)
+
+
+def cut(frame: np.ndarray, x: float, y: float, side_px: int) -> np.ndarray:
+    """Square ``side_px`` crop centred on ``(x, y)`` (px), borders replicated, gray uint8."""
+    img = to_gray(frame)
     half = side_px / 2.0
     m = np.array([[1.0, 0.0, half - x], [0.0, 1.0, half - y]], np.float32)
     return cv2.warpAffine(img, m, (side_px, side_px), flags=cv2.INTER_LINEAR,
@@ -129,18 +160,27 @@ class CropCollector:
         d[d < 1e-6] = np.inf  # itself
         isolated = d.min(axis=1) >= self.isolation_px if ref.shape[0] > 1 else np.ones(
             len(xy), bool)
-        for i in np.flatnonzero(isolated):
+        idx = np.flatnonzero(isolated)
+        if not len(idx):
+            return
+        gray = to_gray(frame)
+        scores = window_focus(gray, xy[idx], self.crop_px)
+        for i, score in zip(idx.tolist(), scores.tolist(), strict=True):
             tid = int(tracked.tracker_id[i])
-            patch = cut(frame, float(xy[i, 0]), float(xy[i, 1]), self.crop_px)
-            score = focus_score(patch)
             kept = self._crops.setdefault(tid, [])
+            if len(kept) >= self.keep and score <= kept[-1][0]:
+                continue  # not sharper than the worst kept: nothing to cut
+            patch = cut(gray, float(xy[i, 0]), float(xy[i, 1]), self.crop_px)
             if len(kept) < self.keep:
                 kept.append((score, frame_index, patch))
-            elif score > kept[-1][0]:
-                kept[-1] = (score, frame_index, patch)
             else:
-                continue
+                kept[-1] = (score, frame_index, patch)
             kept.sort(key=lambda t: -t[0])
+
+    def forget(self, track_ids: Iterable[int]) -> None:
+        """Drop the crops of these tracks (measured or dropped: no longer needed)."""
+        for tid in track_ids:
+            self._crops.pop(int(tid), None)
 
     def crops(self, track_id: int, aligned: bool = True) -> list[tuple[int, np.ndarray]]:
         """``(frame_index, crop)`` of a track, sharpest first (aligned if asked)."""
