@@ -71,15 +71,18 @@ class OpenVinoModel:
     """An ONNX model compiled by OpenVINO for the CPU; :meth:`run` is thread-safe.
 
     One compiled model per input shape (frames of one video share one), compiled on first
-    use with ``streams`` parallel inference streams over ``threads`` threads; each calling
-    thread gets its own inference request. OpenVINO picks the CPU's fastest precision
-    (bfloat16 where the CPU has it, else float32). Only the runtime is used: no model
-    conversion tool, so nothing is sent anywhere.
+    use with ``streams`` parallel inference streams over ``threads`` threads, and as many
+    inference requests, which callers borrow one at a time. The requests are created and
+    run once, one after the other, before any caller gets one: two threads making their
+    first inference at the same moment deadlocked now and then in OpenVINO 2026.4.
+    OpenVINO picks the CPU's fastest precision (bfloat16 where the CPU has it, else
+    float32). Only the runtime is used: no model conversion tool, so nothing is sent
+    anywhere.
 
     Args:
         path: The ``.onnx`` file.
         threads: CPU threads for inference in total.
-        streams: Inferences that may run at the same time (one per calling thread).
+        streams: Inferences that may run at the same time.
 
     Raises:
         ConfigError: If openvino is missing or the file is not a readable model.
@@ -94,12 +97,12 @@ class OpenVinoModel:
             self._model = self._core.read_model(str(path))
         except Exception as exc:  # noqa: BLE001 - openvino raises its own exception types
             raise ConfigError(f"cannot load ONNX model {path} with OpenVINO: {exc}") from exc
+        self._streams = max(1, streams)
         self._config = {"INFERENCE_NUM_THREADS": max(1, threads),
-                        "NUM_STREAMS": max(1, streams), "ENABLE_CPU_PINNING": False,
-                        "PERFORMANCE_HINT": "THROUGHPUT" if streams > 1 else "LATENCY"}
-        self._compiled: dict[tuple[int, ...], Any] = {}
+                        "NUM_STREAMS": self._streams, "ENABLE_CPU_PINNING": False,
+                        "PERFORMANCE_HINT": "THROUGHPUT" if self._streams > 1 else "LATENCY"}
+        self._pools: dict[tuple[int, ...], Any] = {}  # shape -> queue of idle requests
         self._lock = threading.Lock()
-        self._local = threading.local()
 
     def metadata(self, key: str) -> str | None:
         """A metadata entry of the ONNX file (ultralytics writes ``names``, ``stride``)."""
@@ -107,26 +110,34 @@ class OpenVinoModel:
             return None
         return str(self._model.get_rt_info(["framework", key]).astype(str))
 
-    def _compile(self, shape: tuple[int, ...]) -> Any:
+    def _pool(self, shape: tuple[int, ...]) -> Any:
+        import queue
+
         with self._lock:
-            compiled = self._compiled.get(shape)
-            if compiled is None:
+            pool = self._pools.get(shape)
+            if pool is None:
                 model = self._model.clone()
                 model.reshape({model.inputs[0]: list(shape)})
-                compiled = self._compiled[shape] = self._core.compile_model(
-                    model, "CPU", self._config)
-            return compiled
+                compiled = self._core.compile_model(model, "CPU", self._config)
+                pool = queue.SimpleQueue()
+                warm = np.zeros(shape, np.float32)
+                for _ in range(self._streams):  # created and run once, one at a time
+                    request = compiled.create_infer_request()
+                    request.infer({0: warm})
+                    pool.put(request)
+                self._pools[shape] = pool
+            return pool
 
     def run(self, blob: np.ndarray) -> np.ndarray:
         """The model's first output for one input ``blob``."""
         shape = tuple(blob.shape)
-        compiled = self._compiled.get(shape) or self._compile(shape)
-        requests = self._local.__dict__.setdefault("requests", {})
-        request = requests.get(shape)
-        if request is None:
-            request = requests[shape] = compiled.create_infer_request()
-        request.infer({0: blob})
-        return np.array(request.get_output_tensor(0).data)  # a copy: the buffer is reused
+        pool = self._pools.get(shape) or self._pool(shape)
+        request = pool.get()
+        try:
+            request.infer({0: blob})
+            return np.array(request.get_output_tensor(0).data)  # a copy: the buffer is reused
+        finally:
+            pool.put(request)
 
 
 def prepare_ultralytics() -> None:

@@ -144,3 +144,24 @@ print("ok")
     assert summary["morphology_model"] == "head-shape-synth.onnx"
     assert summary["n_tracks"] > 20 and summary["n_morphology_assessed"] > 10
     assert "torch" not in summary["versions"]
+
+
+def test_openvino_runs_from_several_threads_at_once():
+    """Frames in flight share one compiled model; first inferences from two threads at the
+    same moment once deadlocked OpenVINO, so its requests are warmed one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from detect_track.ml import OpenVinoModel
+
+    blob = np.random.default_rng(0).random((1, 3, 96, 128), dtype=np.float32)
+    path = ROOT / "weights" / "yolo-sperm.onnx"
+    want = OpenVinoModel(path, 1).run(blob)
+    for _ in range(5):
+        model = OpenVinoModel(path, 2, streams=2)
+        pool = ThreadPoolExecutor(2)
+        try:
+            outs = [f.result(timeout=60) for f in [pool.submit(model.run, blob) for _ in range(6)]]
+        finally:
+            pool.shutdown(wait=False)
+        for out in outs:
+            np.testing.assert_allclose(out, want, atol=1e-3)
