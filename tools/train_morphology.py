@@ -1,6 +1,6 @@
 """Train the shipped head-shape classifier on simulated head crops (CPU).
 
-    .venv/bin/python tools/train_morphology.py [--n-per-class 300] [--epochs 80] [--no-copy]
+    .venv/bin/python tools/train_morphology.py [--n-per-class 700] [--epochs 60] [--no-copy]
 
 Renders ``n_per_class`` crops of each head shape (seed 1; the benchmark uses other seeds),
 trains :mod:`detect_track.morphology.classifier` on them and copies the model to
@@ -31,8 +31,8 @@ TRAIN_SEED = 1
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-per-class", type=int, default=300)
-    ap.add_argument("--epochs", type=int, default=80)
+    ap.add_argument("--n-per-class", type=int, default=700)
+    ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--out", default="runs/head-shape-synth.pt")
     ap.add_argument("--no-copy", action="store_true")
     args = ap.parse_args()
