@@ -6,7 +6,8 @@ recall, confusion matrix.
 
 MHSMA (../shared/data/mhsma, CC BY-NC-SA 4.0; skipped with a note when absent): for each
 part asked for, a classifier is trained with the training command's function on the
-1,000 `train` crops and scored on the 240 `valid` crops it never saw (the official test
+1,000 `train` crops (from scratch, and fine-tuned from the shipped synthetic model as
+``--init`` does) and scored on the 240 `valid` crops it never saw (the official test
 split is not available here), next to the published accuracies on the official test split.
 
     .venv/bin/python tools/bench_morphology.py [--parts head,acrosome,vacuole,tail]
