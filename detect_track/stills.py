@@ -159,7 +159,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
         ConfigError: Invalid settings or a model that cannot be loaded.
     """
     from detect_track.detectors import create_detector
-    from detect_track.morphology.crops import align_head, cut
+    from detect_track.morphology.crops import align_head, cut, to_gray
     from detect_track.pipeline import resolve_um_per_px
 
     um_per_px, source, warnings = resolve_um_per_px(cfg, um_per_px)
@@ -194,7 +194,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
                               "morphology_confidence": np.nan})
         heads = np.flatnonzero(np.asarray(cls) == head_class)
         if model is not None and len(heads):
-            gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            gray = to_gray(image)  # once per image, not once per crop
             xy = d.xy[heads]
             crops = [align_head(cut(gray, float(x), float(y), crop_px)) for x, y in xy]
             views = cfg.morphology.tta_views or STILL_TTA_VIEWS

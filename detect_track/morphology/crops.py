@@ -5,9 +5,10 @@ with another detection nearby (``isolation_um``), cuts a square of ``crop_um`` a
 (borders replicated at the frame edge) and keeps, per track, the ``keep`` crops with the
 highest focus score (variance of the Laplacian over the crop's centre, read for all
 heads of a frame at once; a head is cut only when it beats its track's worst kept crop).
-Memory stays bounded: ``keep`` small crops per track, dropped with :meth:`CropCollector.
-forget` once the track is measured. :func:`align_head` turns a crop so that the
-head's long axis is horizontal and its midpiece points left (the acrosome right).
+Memory stays bounded: ``keep`` small crops per track, dropped with
+:meth:`CropCollector.forget` once the track is measured. :func:`align_head` turns a crop
+so that the head's long axis is horizontal and its midpiece points left (the acrosome
+right).
 The same functions cut crops from still images.
 """
 
