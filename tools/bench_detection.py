@@ -247,7 +247,9 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
         "centre left the frame are ignore regions. Scores: COCO-style AP (101-point), "
         f"precision and recall at calibrated score >= {OPERATING} (each detector's "
         "operating point, where the tracker may start tracks), "
-        "IoU 0.5. Time: median CPU ms per 640x480 frame, torch, after warm-up.",
+        "IoU 0.5. Time: median CPU ms per 640x480 frame, one frame at a time, after "
+        "warm-up, with each detector's default backend (YOLO: its ONNX export on OpenVINO, "
+        "bfloat16 where the CPU has it; EfficientDet: torch).",
         "",
         "| detector | mAP50 | mAP50-95 | precision | recall | F1 | cluster AP50 | ms / frame |",
         "|---|---|---|---|---|---|---|---|",
