@@ -131,7 +131,9 @@ class OpenVinoModel:
     def run(self, blob: np.ndarray) -> np.ndarray:
         """The model's first output for one input ``blob``."""
         shape = tuple(blob.shape)
-        pool = self._pools.get(shape) or self._pool(shape)
+        pool = self._pools.get(shape)
+        if pool is None:
+            pool = self._pool(shape)
         request = pool.get()
         try:
             request.infer({0: blob})

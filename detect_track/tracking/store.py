@@ -92,11 +92,9 @@ class TrackStore:
         self._kept: list[tuple[int, np.ndarray]] = []
         self._dropped: list[int] = []
         self._closed: set[int] = set()
-        self.n_rows = 0
         self.n_late_rows = 0  # rows of a track that had already been settled (not expected)
         self.n_satellites = 0
         self.n_dropped = 0
-        self._frame = -1
 
     def _grow(self, old: int, new: int) -> None:
         """Make room for ``new`` alive tracks (slot arrays copied, free slots added)."""
@@ -141,7 +139,6 @@ class TrackStore:
             confidence: Scores ``(N,)``.
             class_id: Class index per detection ``(N,)``.
         """
-        self._frame = frame
         ids = np.asarray(track_id, np.int64).reshape(-1)
         if len(ids):
             slot_of = self._slot
@@ -171,7 +168,6 @@ class TrackStore:
                 np.asarray(wh, np.float64).reshape(-1, 2), conf,
                 np.asarray(class_id, np.float64).reshape(-1)]))
             self._buffered += len(ids)
-            self.n_rows += len(ids)
             if self._buffered >= _FLUSH_ROWS:
                 self._flush()
         for old in [f for f in self._recent if f < frame - self.bridge_frames]:
