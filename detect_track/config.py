@@ -93,8 +93,11 @@ class TrackerConfig:
     name: str = "sort"  # registered tracker name: sort, bytetrack, botsort, trackpy
     max_speed_um_s: float = 250.0  # fastest plausible head speed; gates association
     gate_min_um: float = 3.0  # association gate never smaller than this
-    gate_sigma: float = 8.0  # sort: ... and within this many predicted std devs (0 = off)
-    max_gap_s: float = 0.5  # a track survives this long without a detection
+    gate_sigma: float = 8.0  # sort: a track bridging a gap also needs a detection within
+    # this many predicted std devs (0 = off)
+    max_gap_s: float = 0.8  # a track survives this long without a detection
+    coast_penalty_um_s: float = 100.0  # sort: association cost added per second a track has
+    # been coasting (µm/s), so a track seen in the last frame wins a near tie
     min_track_s: float = 0.5  # shorter tracks are dropped from the results
     high_confidence: float = 0.5  # detections at least this sure can start tracks
     new_track_min_distance_um: float = 2.0  # sort: ... but not this close to a linked one
@@ -342,7 +345,7 @@ def validate(cfg: Config) -> None:
         if getattr(t, name) <= 0:
             raise ConfigError(f"tracker.{name} must be > 0")
     for name in ("max_gap_s", "min_track_s", "gate_min_um", "new_track_min_distance_um",
-                 "gate_sigma"):
+                 "gate_sigma", "coast_penalty_um_s"):
         if getattr(t, name) < 0:
             raise ConfigError(f"tracker.{name} must be >= 0")
     if cfg.detector.backend not in ("auto", "torch", "onnx"):

@@ -39,6 +39,7 @@ def test_unknown_key_suggests(key, suggestion):
     ("kinematics.smoothing_window_frames", "0", ">= 1"),
     ("video.fps", "-3", "video.fps"),
     ("detector.classical.polarity", "sideways", "polarity"),
+    ("tracker.coast_penalty_um_s", "-1", "coast_penalty_um_s must be >= 0"),
 ])
 def test_bad_values(key, value, msg):
     with pytest.raises(ConfigError, match=msg):

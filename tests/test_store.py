@@ -149,9 +149,10 @@ def test_rows_of_an_already_settled_track_are_counted_not_kept():
     one = (np.array([[1.0, 1.0]]), np.array([[4.0, 4.0]]), np.array([0.9]), np.array([0]))
     for f in range(20):
         store.add(f, np.array([1]), *one)
-    for f in range(20, 40):
+    end = 20 + store.bridge_frames + 2  # the track has settled by then
+    for f in range(20, end):
         store.add(f, np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0),
                   np.zeros(0, np.int64))
     assert [t for t, _ in store.pop_kept()] == [1]
-    store.add(40, np.array([1]), *one)  # a tracker re-using an ended id
+    store.add(end, np.array([1]), *one)  # a tracker re-using an ended id
     assert store.n_late_rows == 1

@@ -124,3 +124,35 @@ def test_lost_still_cell_does_not_grab_a_distant_newcomer():
 
     assert run(8.0) == {2}
     assert run(0.0) == {1}  # speed gate alone links it
+
+
+def _coasting_scene(passer_offset_um: float, coast_penalty_um_s: float) -> tuple[int, int]:
+    """An immotile cell A (missed for 2 frames) and a cell B swimming up to it, 9 fps.
+
+    In the frame after the gap only A's detection is there, B's predicted position lies
+    ``passer_offset_um`` beside it. Returns (A's id, the id given to that detection).
+    """
+    t = tracker(fps=9.0, coast_penalty_um_s=coast_penalty_um_s)
+    a = (100.0, 100.0)
+    for k in range(9):
+        b = (100.0 + passer_offset_um, 100.0 - 10.0 * (8 - k))  # 90 µm/s towards y = 100
+        frame = [a, b] if k < 6 else [b]  # A is missed in frames 6 and 7
+        out = t.update(dets(*frame) if k < 8 else dets(a))
+        if k == 0:
+            a_id = int(out.tracker_id[0])
+    return a_id, int(out.tracker_id[0])
+
+
+def test_coasting_track_keeps_the_detection_on_its_prediction():
+    # B is seen in every frame; a strict "fresh tracks first" cascade would hand A's
+    # detection to B whenever it lies inside B's gate
+    a_id, got = _coasting_scene(passer_offset_um=15.0, coast_penalty_um_s=20.0)
+    assert got == a_id
+    a_id, got = _coasting_scene(passer_offset_um=15.0, coast_penalty_um_s=1e6)  # ~cascade
+    assert got != a_id
+
+
+def test_fresh_track_wins_a_near_tie():
+    # with B's prediction as close as A's penalty for coasting, B takes the detection
+    a_id, got = _coasting_scene(passer_offset_um=1.0, coast_penalty_um_s=100.0)
+    assert got != a_id

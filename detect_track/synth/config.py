@@ -200,7 +200,7 @@ def random_config(seed: int, **overrides: Any) -> SynthConfig:
         "head_contrast": head_contrast,
         "halo_strength": float(rng.uniform(0.4, 2.0)),
         "halo_width_um": float(rng.uniform(0.6, 1.6)),
-        "flagellum_contrast": float(rng.uniform(0.1, 0.45)),
+        "flagellum_contrast": float(rng.uniform(0.15, 0.75)),
         "blur_um": float(rng.uniform(0.2, 0.8)),
         "defocus_frac": float(rng.uniform(0.0, 0.2)),
         "defocus_um_max": float(rng.uniform(3.0, 10.0)),

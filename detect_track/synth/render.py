@@ -36,6 +36,53 @@ DEFOCUS_BLUR_PER_UM = 0.35
 DEFOCUS_CONTRAST_UM = 3.5
 
 
+#: A head whose defocus leaves less than this fraction of its in-focus peak contrast is
+#: unresolved: no annotator would see it, so the truth marks it "ignore" (see video.py).
+MIN_RESOLVED_PEAK = 0.3
+
+
+def defocus_factor(z_um: np.ndarray, brightfield: bool) -> np.ndarray:
+    """Contrast factor of an object at height ``z_um`` (µm, ``(N,)``), as the renderer uses.
+
+    Away from the focal plane the contrast falls; below it (z < -2.5 µm) the contrast of a
+    phase object fades through zero at -4.5 µm and reverses (not in bright field).
+    """
+    z = np.asarray(z_um, np.float64)
+    c = 1.0 / np.sqrt(1 + (np.abs(z) / DEFOCUS_CONTRAST_UM) ** 2)
+    if not brightfield:
+        c = c * np.where(z < -2.5, 1.0 - 1.5 * np.minimum(1.0, (-z - 2.5) / 3.0), 1.0)
+    return c
+
+
+def relative_peak(z_um: np.ndarray, blur_um: float, half_length_um: float,
+                  half_width_um: np.ndarray, brightfield: bool) -> np.ndarray:
+    """Peak contrast of a head at height ``z_um`` relative to the same head in focus.
+
+    The head is treated as a Gaussian blob (sigmas half its half-axes); defocus both lowers
+    its contrast (:func:`defocus_factor`) and spreads it (blur grows by
+    ``DEFOCUS_BLUR_PER_UM`` per µm), which lowers the peak further.
+
+    Args:
+        z_um: ``(N,)`` heights above (+) or below (-) the focal plane, µm.
+        blur_um: optical blur in focus (Gaussian sigma, µm).
+        half_length_um: head half length, µm.
+        half_width_um: ``(N,)`` or scalar apparent head half width, µm.
+        brightfield: bright-field look (no phase reversal below the focal plane).
+
+    Returns:
+        ``(N,)`` absolute peak contrast divided by the in-focus peak (0 to 1).
+    """
+    z = np.asarray(z_um, np.float64)
+    sa2 = (half_length_um / 2) ** 2
+    sb2 = np.maximum(np.asarray(half_width_um, np.float64) / 2, 0.1) ** 2
+
+    def spread(blur2: np.ndarray | float) -> np.ndarray:
+        return np.sqrt(sa2 / (sa2 + blur2) * sb2 / (sb2 + blur2))
+
+    blur2 = blur_um ** 2 + (DEFOCUS_BLUR_PER_UM * z) ** 2
+    return np.abs(defocus_factor(z, brightfield)) * spread(blur2) / spread(blur_um ** 2)
+
+
 @dataclass(frozen=True)
 class LookStyle:
     """Look-dependent rendering constants (resolved from the config)."""
@@ -236,9 +283,7 @@ class Renderer:
         blur_um = math.hypot(cfg.blur_um, DEFOCUS_BLUR_PER_UM * d)
         s1 = max(0.35, blur_um * self.px_per_um)
         s2 = math.hypot(s1, cfg.halo_width_um * self.px_per_um)
-        contrast = 1.0 / math.sqrt(1 + (d / DEFOCUS_CONTRAST_UM) ** 2)
-        if z_um < -2.5 and self.style.name != "brightfield":
-            contrast *= 1.0 - 1.5 * min(1.0, (-z_um - 2.5) / 3.0)
+        contrast = float(defocus_factor(np.array([z_um]), self.style.name == "brightfield")[0])
         halo = self.style.halo * (1 + 0.15 * d)
         return s1, s2, contrast, halo
 

@@ -14,10 +14,13 @@ Output files in ``out_dir`` (each written under a temporary name, then renamed):
   miss nor a false positive), about 0.7 % of rows. Heads stuck in an agglutinate also
   have ``conf = 0``: overlapping heads cannot be localised one by one, and real
   annotations (VISEM-Tracking) label such a clump as one ``cluster``, not as sperm; WHO
-  assesses motility on free spermatozoa. A track never starts or ends on a row
-  whose box is entirely outside the frame. ``visibility`` = fraction of the box inside the
-  frame, lowered by up to half where other heads overlap it. Debris and round cells are
-  not in the truth.
+  assesses motility on free spermatozoa. So do heads so far out of focus that less than
+  ``MIN_RESOLVED_PEAK`` (0.3) of their in-focus peak contrast is left
+  (:func:`~detect_track.synth.render.relative_peak`; ``resolved`` false in the points):
+  nobody could annotate them, so finding one is neither a hit nor a false positive. A
+  track never starts or ends on a row whose box is entirely outside the frame.
+  ``visibility`` = fraction of the box inside the frame, lowered by up to half where other
+  heads overlap it. Debris and round cells are not in the truth.
 * ``truth_tracks.csv``: one row per track id of ``gt.txt``: the generating class
   (``motility``) and ``behaviour``, the true kinematics (computed with
   :func:`detect_track.kinematics.kinematics_table`, window 5, on the noise-free head
@@ -26,7 +29,7 @@ Output files in ``out_dir`` (each written under a temporary name, then renamed):
   true for agglutinated heads (left out of the sample percentages by the evaluation).
 * ``truth_points.csv``: the noise-free head centre of every gt row (``frame`` 0-based,
   ``track_id``, ``x_px, y_px, x_um, y_um``, head ``angle_deg``, ``length_px``,
-  ``width_px``, ``visibility``, ``in_focus``).
+  ``width_px``, ``visibility``, ``in_focus``, ``resolved``).
 * ``truth.json``: frame rate, scale, size, frame count, seed, the resolved look, the full
   configuration and class counts. Written last.
 
@@ -63,7 +66,13 @@ from detect_track.motility import classify_motility  # noqa: E402
 
 from .config import LOOKS, SynthConfig  # noqa: E402
 from .motion import SWING, Cell, field_segments, simulate_cells  # noqa: E402
-from .render import Renderer, head_geometry, resolve_style  # noqa: E402
+from .render import (  # noqa: E402
+    MIN_RESOLVED_PEAK,
+    Renderer,
+    head_geometry,
+    relative_peak,
+    resolve_style,
+)
 
 #: A head within this distance (µm) of the focal plane counts as in focus.
 IN_FOCUS_UM = 1.5
@@ -185,7 +194,8 @@ def _drift(cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([[[0.0, 0.0]], np.cumsum(step[:-1], 0)])
 
 
-def _truth(cfg: SynthConfig, cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _truth(cfg: SynthConfig, cells: list[Cell],
+           brightfield: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ground-truth points (one row per head per frame in the field) and per-track table."""
     ppu = 1.0 / cfg.um_per_px
     w, h = cfg.width_px, cfg.height_px
@@ -212,6 +222,8 @@ def _truth(cfg: SynthConfig, cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFr
             "angle_deg": np.degrees(yaw[sl]) % 360.0, "length_px": 2 * a,
             "width_px": 2 * b[sl], "box_w": bw, "box_h": bh,
             "in_focus": cell.defocus(sl) <= IN_FOCUS_UM,
+            "resolved": relative_peak(cell.height(sl), cfg.blur_um, a / ppu, b[sl] / ppu,
+                                      brightfield) >= MIN_RESOLVED_PEAK,
             "agglutinated": cell.cluster_id >= 0,
         }))
         lk, p = cell.look, cell.params
@@ -229,10 +241,11 @@ def _truth(cfg: SynthConfig, cells: list[Cell]) -> tuple[pd.DataFrame, pd.DataFr
             "ignore": cell.cluster_id >= 0,
         })
     cols = ["frame", "track_id", "x_px", "y_px", "x_um", "y_um", "angle_deg", "length_px",
-            "width_px", "box_w", "box_h", "in_focus", "agglutinated"]
+            "width_px", "box_w", "box_h", "in_focus", "resolved", "agglutinated"]
     points = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
     points = points.sort_values(["frame", "track_id"], kind="stable").reset_index(drop=True)
     points["in_focus"] = points["in_focus"].astype(bool)
+    points["resolved"] = points["resolved"].astype(bool)
     points["visibility"] = _visibility(points, w, h)
     meta = pd.DataFrame(track_rows)
     if len(points):
@@ -281,7 +294,8 @@ def _gt_text(points: pd.DataFrame, w: int, h: int) -> str:
     left = x - points["box_w"] / 2
     top = y - points["box_h"] / 2
     inside = (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
-    conf = (inside & ~points["agglutinated"].astype(bool)).astype(int)
+    conf = (inside & ~points["agglutinated"].astype(bool)
+            & points["resolved"].astype(bool)).astype(int)
     lines = [
         f"{f + 1},{t},{bl:.3f},{bt:.3f},{bw:.3f},{bh:.3f},{c},1,{v:.3f}"
         for f, t, bl, bt, bw, bh, c, v in zip(points["frame"], points["track_id"], left, top,
@@ -325,7 +339,7 @@ def simulate(out_dir: str | Path, cfg: SynthConfig = DEFAULT_CONFIG,
     style = resolve_style(cfg, look)
     drift = _drift(cfg, rng_look)
     cells = simulate_cells(cfg, rng_motion, drift)
-    points, tracks = _truth(cfg, cells)
+    points, tracks = _truth(cfg, cells, brightfield=look == "brightfield")
 
     renderer = Renderer(cfg, style, cells, drift / cfg.um_per_px, rng_scene,
                         noise_seed=int(seeds[3].generate_state(1)[0]))
@@ -350,7 +364,8 @@ def simulate(out_dir: str | Path, cfg: SynthConfig = DEFAULT_CONFIG,
     tracks_path = out / "truth_tracks.csv"
     _write_csv_atomic(tracks, tracks_path)
     pts = points[["frame", "track_id", "x_px", "y_px", "x_um", "y_um", "angle_deg",
-                  "length_px", "width_px", "visibility", "in_focus", "agglutinated"]]
+                  "length_px", "width_px", "visibility", "in_focus", "resolved",
+                  "agglutinated"]]
     _write_csv_atomic(pts, out / "truth_points.csv")
 
     per_frame = points.groupby("frame").size().reindex(range(n), fill_value=0)

@@ -4,12 +4,17 @@ Unlike SORT on IoU, association works on centre positions in µm: a sperm head o
 swimming at 100 µm/s at 9 fps moves two head lengths per frame, so its boxes never
 overlap. Each pair of (track, detection) is allowed only when the detection lies where
 the cell could have swum since it was last seen (``max_speed_um_s`` times the elapsed
-time: the gate, physical and independent of fps) and within ``gate_sigma`` standard
-deviations of where its Kalman filter predicts it (so a track that has been lost for a
-while cannot grab a far-away newcomer just because it could have swum there). Among
+time: the gate, physical and independent of fps) and, for a track bridging a gap, within
+``gate_sigma`` standard deviations of where its Kalman filter predicts it (so a track that
+has been lost for a while cannot grab a far-away newcomer just because it could have swum
+there; a track seen in the last frame is gated by speed alone, as a cell turning sharply
+between two frames at 9 fps lands far from a one-frame prediction). Among
 allowed pairs the cost is the distance to the Kalman prediction (``association:
 distance``) or its negative log-likelihood under the prediction's covariance
-(``association: mahalanobis``).
+(``association: mahalanobis``), plus ``coast_penalty_um_s`` times the time a track has
+been coasting: among equally close candidates the track seen in the last frame wins, but
+a coasting track whose prediction sits on a detection is not robbed of it by a passer-by
+(a strict matching cascade, fresh tracks first, swapped such pairs on real videos).
 Everything that depends on time is configured in seconds and converted with the video's
 real fps.
 
@@ -99,12 +104,16 @@ class SortTracker:
         if S is not None:
             s_rc = S[tracks[r]]
             if self.cfg.gate_sigma > 0:
-                ok = mahalanobis_sq(p, s_rc, zz) <= self.cfg.gate_sigma**2
+                # only for tracks bridging a gap: one frame ahead, a sharp turn at low fps
+                # leaves the prediction but not the speed gate
+                ok = ((mahalanobis_sq(p, s_rc, zz) <= self.cfg.gate_sigma**2)
+                      | (self._misses[tracks[r]] == 0))
                 r, c, p, zz, s_rc = r[ok], c[ok], p[ok], zz[ok], s_rc[ok]
         if S is not None and self.cfg.association == "mahalanobis":
             pair_cost = mahalanobis_cost(p, s_rc, zz)
         else:
             pair_cost = np.hypot(zz[:, 0] - p[:, 0], zz[:, 1] - p[:, 1])
+        pair_cost = pair_cost + self.cfg.coast_penalty_um_s * self.dt * self._misses[tracks[r]]
         cost = np.full((len(tracks), len(z)), INFEASIBLE)
         cost[r, c] = pair_cost
         return cost
@@ -112,10 +121,9 @@ class SortTracker:
     def update(self, detections: Detections) -> Detections:
         """Associate one frame's detections with the tracks, in two stages.
 
-        Stage 1 matches confident detections (score >= ``high_confidence``) to the tracks
-        seen in the previous frame, then the confident detections left to the tracks that
-        are bridging a gap (a track whose prediction is fresh has priority over one that is
-        guessing: DeepSORT's matching cascade); stage 2 matches weaker detections
+        Stage 1 matches confident detections (score >= ``high_confidence``) to all tracks,
+        those seen in the previous frame and those bridging a gap (whose cost carries the
+        coasting penalty); stage 2 matches weaker detections
         (>= ``min_confidence``) to the tracks still unmatched (ByteTrack's idea: a faint or
         defocused head keeps its track alive, but cannot start one). Unmatched confident
         detections start new tracks, unless they lie within ``new_track_min_distance_um``
@@ -140,10 +148,9 @@ class SortTracker:
             S = (self._kf.innovation_cov()
                  if self.cfg.association == "mahalanobis" or self.cfg.gate_sigma > 0 else None)
             rows_all, cols_all = [], []
-            seen = self._misses == 0
             free = np.ones(len(dets), bool)
-            for det_ok, track_ok in ((strong, seen), (strong, ~seen), (~strong, None)):
-                tracks = np.flatnonzero(~matched if track_ok is None else ~matched & track_ok)
+            for det_ok in (strong, ~strong):
+                tracks = np.flatnonzero(~matched)
                 det_sel = np.flatnonzero(det_ok & free)
                 if len(det_sel) == 0 or len(tracks) == 0:
                     continue
