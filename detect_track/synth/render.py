@@ -41,8 +41,8 @@ DEFOCUS_CONTRAST_UM = 3.5
 MIN_RESOLVED_PEAK = 0.3
 
 
-def defocus_factor(z_um: np.ndarray, brightfield: bool) -> np.ndarray:
-    """Contrast factor of an object at height ``z_um`` (µm, ``(N,)``), as the renderer uses.
+def defocus_factor(z_um: np.ndarray | float, brightfield: bool) -> np.ndarray:
+    """Contrast factor of objects at heights ``z_um`` (µm, ``(N,)`` or scalar), as rendered.
 
     Away from the focal plane the contrast falls; below it (z < -2.5 µm) the contrast of a
     phase object fades through zero at -4.5 µm and reverses (not in bright field).
@@ -283,7 +283,7 @@ class Renderer:
         blur_um = math.hypot(cfg.blur_um, DEFOCUS_BLUR_PER_UM * d)
         s1 = max(0.35, blur_um * self.px_per_um)
         s2 = math.hypot(s1, cfg.halo_width_um * self.px_per_um)
-        contrast = float(defocus_factor(np.array([z_um]), self.style.name == "brightfield")[0])
+        contrast = float(defocus_factor(z_um, self.style.name == "brightfield"))
         halo = self.style.halo * (1 + 0.15 * d)
         return s1, s2, contrast, halo
 
