@@ -71,3 +71,10 @@ def test_still_image_presets_load_and_name_shipped_weights(preset: str):
     assert cfg.still.enabled
     for name in ("yolo", "effdet") if preset == "testicular" else ("yolo",):
         assert resolve_weights(getattr(cfg.detector, name).weights, "yolo-sperm", ".pt").is_file()
+
+
+def test_accurate_preset_enlarges_frames_and_keeps_the_rest():
+    cfg, default = load_config("sperm-accurate"), load_config()
+    assert cfg.detector.yolo.max_um_per_px == 0.4
+    assert default.detector.yolo.max_um_per_px == 1.2
+    assert cfg.tracker == default.tracker and cfg.detector.name == default.detector.name

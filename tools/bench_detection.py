@@ -282,8 +282,9 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
                   "enlarged to X first (`detector.<name>.max_um_per_px=X`; default 1.2). Heads "
                   "then span more pixels, which this small model detects and places better, "
                   "at the cost of detection time growing with the pixel count (about 3x for "
-                  "0.7 µm/px video): an accuracy option, not the default, which keeps the "
-                  "speed targets of `benchmarks/speed.md`."]
+                  "0.7 µm/px video): an accuracy option (`yolo@0.4` is the `sperm-accurate` "
+                  "preset), not the default, which keeps the speed targets of "
+                  "`benchmarks/speed.md`."]
     lines += ["", "## Per condition (mAP50 of heads / recall at the operating threshold)", "",
               "| condition | " + " | ".join(r["detector"] for r in rows) + " |",
               "|---|" + "---|" * len(rows)]
