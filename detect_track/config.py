@@ -100,14 +100,15 @@ class TrackerConfig:
     # been coasting (µm/s), so a track seen in the last frame wins a near tie
     min_track_s: float = 0.5  # shorter tracks are dropped from the results
     high_confidence: float = 0.5  # detections at least this sure can start tracks
-    new_track_min_distance_um: float = 2.0  # sort: ... but not this close to a linked one
+    new_track_min_distance_um: float = 5.0  # sort: ... but not this close to a linked one
+    # (about a head length: a second answer on the same cell, e.g. its midpiece)
     min_confidence: float = 0.1  # weaker ones (down to this) can only extend existing tracks
     min_confident_fraction: float = 0.5  # tracks with fewer confident detections are dropped
     satellite_radius_um: float = 10.0  # a track this close to a stronger one ...
     satellite_fraction: float = 0.6  # ... in this fraction of its frames is a tail or duplicate
-    process_noise_um_s2: float = 100.0  # Kalman random acceleration (std, µm/s²): how fast a
+    process_noise_um_s2: float = 50.0  # Kalman random acceleration (std, µm/s²): how fast a
     # swimmer changes its mean velocity; the head's beat is left to the measurement noise
-    measurement_noise_um: float = 1.0  # detected centre error incl. head wobble (std, µm)
+    measurement_noise_um: float = 2.0  # detected centre error incl. head wobble (std, µm)
     initial_speed_um_s: float = 100.0  # velocity uncertainty of a new track (std, µm/s)
     association: str = "distance"  # sort cost: distance to prediction | mahalanobis
     kalman: str = "numpy"  # sort filters: numpy (batched) | filterpy (reference, slower)

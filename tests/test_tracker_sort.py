@@ -114,8 +114,9 @@ def test_tracks_do_not_jump_beyond_max_speed():
 def test_lost_still_cell_does_not_grab_a_distant_newcomer():
     # an immotile cell seen for 0.4 s vanishes; 3 frames later a cell appears 15 µm away:
     # within the speed gate (250 µm/s x 0.08 s = 20 µm) but far outside the Kalman gate
+    # (8 sigma is about 11 µm with a 1 µm measurement noise)
     def run(gate_sigma: float) -> set[int]:
-        t = tracker(gate_sigma=gate_sigma)
+        t = tracker(gate_sigma=gate_sigma, measurement_noise_um=1.0)
         for _ in range(20):
             t.update(dets((50, 50)))
         for _ in range(3):
