@@ -100,20 +100,19 @@ class SortTracker:
         reach = np.maximum(self.cfg.gate_min_um,
                            self.cfg.max_speed_um_s * self.dt * (self._misses[tracks] + 1))
         r, c = np.nonzero(pairwise_distance(self._last_um[tracks], z) <= reach[:, None])
-        p, zz = pred[tracks[r]], z[c]
+        p, zz, miss = pred[tracks[r]], z[c], self._misses[tracks[r]]
         if S is not None:
             s_rc = S[tracks[r]]
             if self.cfg.gate_sigma > 0:
                 # only for tracks bridging a gap: one frame ahead, a sharp turn at low fps
                 # leaves the prediction but not the speed gate
-                ok = ((mahalanobis_sq(p, s_rc, zz) <= self.cfg.gate_sigma**2)
-                      | (self._misses[tracks[r]] == 0))
-                r, c, p, zz, s_rc = r[ok], c[ok], p[ok], zz[ok], s_rc[ok]
+                ok = (mahalanobis_sq(p, s_rc, zz) <= self.cfg.gate_sigma**2) | (miss == 0)
+                r, c, p, zz, s_rc, miss = r[ok], c[ok], p[ok], zz[ok], s_rc[ok], miss[ok]
         if S is not None and self.cfg.association == "mahalanobis":
             pair_cost = mahalanobis_cost(p, s_rc, zz)
         else:
             pair_cost = np.hypot(zz[:, 0] - p[:, 0], zz[:, 1] - p[:, 1])
-        pair_cost = pair_cost + self.cfg.coast_penalty_um_s * self.dt * self._misses[tracks[r]]
+        pair_cost = pair_cost + self.cfg.coast_penalty_um_s * self.dt * miss
         cost = np.full((len(tracks), len(z)), INFEASIBLE)
         cost[r, c] = pair_cost
         return cost
