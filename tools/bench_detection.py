@@ -43,8 +43,8 @@ from detect_track.synth import random_config, simulate  # noqa: E402
 from detect_track.types import VideoMeta  # noqa: E402
 
 SLIDES = ROOT.parent / "shared" / "data" / "sperm-parsing-v2"
-DETECTORS = ("classical", "yolo", "yolo@0.4", "effdet")
 #: ``name@X``: the detector with frames enlarged to X µm/px (``max_um_per_px``) first
+DETECTORS = ("classical", "yolo", "yolo@0.4", "effdet")
 OPERATING = 0.5  # score at which precision / recall are reported (tracker.high_confidence)
 SEED0 = 910_000
 SLIDE_NATIVE_UM_PER_PX = 0.053  # estimated: median head length 85 px for a 4.5 µm head

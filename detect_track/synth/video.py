@@ -195,7 +195,7 @@ def _drift(cfg: SynthConfig, rng: np.random.Generator) -> np.ndarray:
 
 
 def _truth(cfg: SynthConfig, cells: list[Cell],
-           brightfield: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+           brightfield: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ground-truth points (one row per head per frame in the field) and per-track table."""
     ppu = 1.0 / cfg.um_per_px
     w, h = cfg.width_px, cfg.height_px
