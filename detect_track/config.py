@@ -158,6 +158,12 @@ class StillConfig:
     overlap_px: int = 64  # ... overlapping by this much; boxes are merged across the seams
     annotate: bool = True  # write annotated/<image>.png with the boxes drawn
     min_confidence: float = 0.5  # boxes below this (calibrated; 0.5 = operating point) are dropped
+    whole_cells: str = "model"  # whole-sperm boxes: "model" (the detector's own) or "traced"
+    #   (each sperm_head box grown along its traced tail; detectors/tails.py; bright field)
+    trace_um_per_px: float = 0.106  # tails are traced on the image resampled to this scale
+    tail_threshold: float = 2.0  # ridge strength a traced tail keeps (robust noise units)
+    tail_gap_um: float = 1.6  # faint or broken stretches of a tail up to this long are jumped
+    max_cell_length_um: float = 80.0  # a trace stops after this length (human sperm ~60 µm)
 
 
 @dataclass(frozen=True)
@@ -383,10 +389,27 @@ def validate(cfg: Config) -> None:
     if cfg.still.tile_px < 64 or not 0 <= cfg.still.overlap_px < cfg.still.tile_px // 2:
         raise ConfigError("still.tile_px must be >= 64 and still.overlap_px in "
                           "[0, tile_px / 2)")
+    if cfg.still.whole_cells not in ("model", "traced"):
+        raise ConfigError(f"still.whole_cells must be 'model' or 'traced', got "
+                          f"{cfg.still.whole_cells!r}")
+    tail_trace_settings(cfg)  # positive tracing lengths and threshold
     if v.read_ahead_frames < 0:
         raise ConfigError("video.read_ahead_frames must be >= 0")
     if cfg.kinematics.smoothing_window_frames < 1:
         raise ConfigError("kinematics.smoothing_window_frames must be >= 1")
+
+
+def tail_trace_settings(cfg: Config) -> Any:
+    """The tail-tracing settings of ``cfg.still`` (:class:`TailTraceSettings`).
+
+    Raises:
+        ConfigError: A non-positive scale, threshold, gap or length.
+    """
+    from detect_track.detectors.tails import TailTraceSettings
+
+    st = cfg.still
+    return TailTraceSettings(um_per_px=st.trace_um_per_px, threshold=st.tail_threshold,
+                             gap_um=st.tail_gap_um, max_length_um=st.max_cell_length_um)
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

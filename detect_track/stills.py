@@ -8,7 +8,11 @@ tiles are merged across the seams (a head cut by a seam is found whole in the ti
 contains it; the duplicate answers of the overlap are fused). Sperm heads get the head-
 shape call of the morphology model from an aligned crop; with a model that finds whole
 cells and their heads (``sperm`` + ``sperm_head``) the heads are classified and each
-whole cell carries the call of the head inside it.
+whole cell carries the call of the head inside it. With ``still.whole_cells = "traced"``
+the whole-cell boxes are not the model's: each head box is grown along its traced tail
+(:mod:`detect_track.detectors.tails`), one whole cell per head, whose confidence is the
+head's times the chance that the trace holds the whole tail (low for a trace that fades
+out after a few µm): count cells by their heads, whole-cell boxes by their extent.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from detect_track.config import Config
-from detect_track.errors import InputError
+from detect_track.errors import ConfigError, InputError
 from detect_track.io.video import IMAGE_SUFFIXES
 from detect_track.types import Detections, VideoMeta
 
@@ -137,6 +141,44 @@ def detect_tiled(detector: object, image: np.ndarray, tile_px: int, overlap_px: 
     return Detections(xyxy, conf, cls)
 
 
+def detect_image(detector: object, image: np.ndarray, cfg: Config, um_per_px: float
+                 ) -> Detections:
+    """Every object of one still image: tiled detection, then traced whole cells if set.
+
+    Args:
+        detector: A detector whose ``class_names`` are known to the caller.
+        image: ``(H, W)`` or ``(H, W, 3)`` image.
+        cfg: Configuration (``still`` section).
+        um_per_px: Micrometres per pixel of ``image``.
+
+    Returns:
+        Boxes in image pixels (all confidences; ``still.min_confidence`` is not applied).
+
+    Raises:
+        ConfigError: ``still.whole_cells = "traced"`` with a detector that has no
+            ``sperm`` and ``sperm_head`` classes.
+    """
+    d = detect_tiled(detector, image, cfg.still.tile_px, cfg.still.overlap_px)
+    if cfg.still.whole_cells != "traced":
+        return d
+    from detect_track.config import tail_trace_settings
+    from detect_track.detectors.tails import trace_whole_cells
+    from detect_track.morphology.crops import to_gray
+
+    names = list(getattr(detector, "class_names", ()))
+    if "sperm" not in names or "sperm_head" not in names:
+        raise ConfigError("still.whole_cells = traced needs a detector with 'sperm' and "
+                          f"'sperm_head' classes; this one has {names}")
+    head_id, cell_id = names.index("sperm_head"), names.index("sperm")
+    heads = d[d.class_id == head_id]
+    cells, reliability = trace_whole_cells(to_gray(image), heads.xyxy, um_per_px,
+                                           tail_trace_settings(cfg))
+    rest = d[d.class_id != cell_id]  # heads and any other class, then the traced cells
+    return Detections(np.concatenate([rest.xyxy, cells]),
+                      np.concatenate([rest.confidence, heads.confidence * reliability]),
+                      np.concatenate([rest.class_id, np.full(len(heads), cell_id)]))
+
+
 def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = None,
                progress: Callable[[int, int], None] | None = None,
                annotated_dir: Path | None = None) -> StillResults:
@@ -185,7 +227,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
         except InputError as exc:
             errors.append((path.name, str(exc)))
             continue
-        d = detect_tiled(detector, image, cfg.still.tile_px, cfg.still.overlap_px)
+        d = detect_image(detector, image, cfg, um_per_px)
         d = d[d.confidence >= cfg.still.min_confidence]  # what is reported and counted
         cls = [names[c] if 0 <= c < len(names) else str(c) for c in d.class_id]
         table = pd.DataFrame({"image": path.name, "x1": d.xyxy[:, 0], "y1": d.xyxy[:, 1],

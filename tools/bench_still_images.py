@@ -34,7 +34,7 @@ from detect_track.config import load_config  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
 from detect_track.errors import ConfigError  # noqa: E402
 from detect_track.eval.boxes import BoxSet, detection_ap  # noqa: E402
-from detect_track.stills import detect_tiled, read_image  # noqa: E402
+from detect_track.stills import detect_image, read_image  # noqa: E402
 from detect_track.training.data import Sample, load_yolo  # noqa: E402
 from detect_track.training.sperm_parsing import (  # noqa: E402
     UM_PER_PX,
@@ -48,9 +48,9 @@ SLIDES = ROOT.parent / "shared" / "data" / "sperm-parsing-v2"
 
 
 def score(preset: str, detector: str, samples: list[Sample], names: list[str],
-          um_per_px: float | None) -> dict[str, float]:
+          um_per_px: float | None, **extra: object) -> dict[str, float]:
     """Run one preset's detector over samples; AP per class, mAP, recall, ms per image."""
-    overrides = {"detector.name": detector}
+    overrides: dict[str, object] = {"detector.name": detector, **extra}
     if um_per_px is not None:
         overrides["video.um_per_px"] = um_per_px
     cfg = load_config(preset, overrides)
@@ -62,7 +62,7 @@ def score(preset: str, detector: str, samples: list[Sample], names: list[str],
     for s in samples:
         image = read_image(s.image)
         t = time.perf_counter()
-        d = detect_tiled(det, image, cfg.still.tile_px, cfg.still.overlap_px)
+        d = detect_image(det, image, cfg, scale_um)
         times.append(time.perf_counter() - t)
         ids = np.array([names.index(model_names[c]) if model_names[c] in names else -1
                         for c in d.class_id], np.int64)
@@ -138,8 +138,11 @@ def main() -> None:
         samples = all_samples if args.slide_data else holdout_split(all_samples)[1]
         samples = samples[:args.limit] if args.limit else samples
         names = ["sperm", "sperm_head"]
-        rows = {"YOLO (yolo-slide-parsing)": score("sperm-slide-parsing", "yolo", samples,
-                                                   names, UM_PER_PX)}
+        rows = {}
+        for label, how in (("YOLO heads + traced tails (the preset)", "traced"),
+                           ("YOLO, the model's own whole-cell boxes", "model")):
+            rows[label] = score("sperm-slide-parsing", "yolo", samples, names, UM_PER_PX,
+                                **{"still.whole_cells": how})
         print(rows, flush=True)
         which = str(slide_root) if args.slide_data else "held-out fifth (every 5th image)"
         parts.append(table(f"Real stained slides, Sperm Parsing v2: {which} "
