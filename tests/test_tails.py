@@ -9,6 +9,7 @@ import pytest
 from detect_track.config import load_config
 from detect_track.detectors.tails import TailTraceSettings, trace_tails, trace_whole_cells
 from detect_track.errors import ConfigError
+from detect_track.eval.boxes import box_iou
 from detect_track.stills import detect_image
 from detect_track.types import Detections
 
@@ -33,11 +34,8 @@ def draw_cell(img: np.ndarray, head_xy: tuple[float, float], angle_deg: float,
     tail = c - 20 * scale * d + np.cumsum(np.vstack([[0, 0], steps[:-1]]), axis=0)
     cv2.polylines(img, [np.round(tail).astype(np.int32)], False, 150, max(1, round(3 * scale)),
                   cv2.LINE_AA)
-    hx = np.abs(20 * scale * np.cos(a)) + np.abs(12 * scale * np.sin(a))
-    hy = np.abs(20 * scale * np.sin(a)) + np.abs(12 * scale * np.cos(a))
-    lo = np.minimum(tail.min(axis=0), c - [hx, hy])
-    hi = np.maximum(tail.max(axis=0), c + [hx, hy])
-    return np.r_[lo, hi]
+    head = head_box(head_xy, angle_deg, scale)
+    return np.r_[np.minimum(tail.min(axis=0), head[:2]), np.maximum(tail.max(axis=0), head[2:])]
 
 
 def head_box(xy: tuple[float, float], angle_deg: float, scale: float = 1.0) -> np.ndarray:
@@ -49,10 +47,8 @@ def head_box(xy: tuple[float, float], angle_deg: float, scale: float = 1.0) -> n
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    """IoU of two ``x1, y1, x2, y2`` boxes."""
+    return float(box_iou(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
 
 
 def slide(shape: tuple[int, int] = (512, 640), noise: float = 3.0, seed: int = 0
