@@ -147,6 +147,11 @@ def main() -> None:
         which = str(slide_root) if args.slide_data else "held-out fifth (every 5th image)"
         parts.append(table(f"Real stained slides, Sperm Parsing v2: {which} "
                            f"(1280x1024, {UM_PER_PX} µm/px)", rows, names))
+        parts.append("Traced whole cells (`still.whole_cells = traced`, the preset's "
+                     "setting): each detected head's box grown along its traced tail "
+                     "(`detect_track/detectors/tails.py`), confidence = head x trace "
+                     "reliability; the time includes the tracing. The model's own "
+                     "whole-cell boxes are scored for comparison.\n")
     else:
         print(f"note: {slide_root} not found; real-slide benchmark skipped")
     Path(args.out).write_text("\n".join(parts) + "\n")
