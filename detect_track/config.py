@@ -13,11 +13,14 @@ import difflib
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from detect_track.errors import ConfigError
+
+if TYPE_CHECKING:  # the tracing module imports cv2: loaded only when tracing
+    from detect_track.detectors.tails import TailTraceSettings
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -399,7 +402,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("kinematics.smoothing_window_frames must be >= 1")
 
 
-def tail_trace_settings(cfg: Config) -> Any:
+def tail_trace_settings(cfg: Config) -> TailTraceSettings:
     """The tail-tracing settings of ``cfg.still`` (:class:`TailTraceSettings`).
 
     Raises:

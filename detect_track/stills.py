@@ -165,11 +165,7 @@ def detect_image(detector: object, image: np.ndarray, cfg: Config, um_per_px: fl
     from detect_track.detectors.tails import trace_whole_cells
     from detect_track.morphology.crops import to_gray
 
-    names = list(getattr(detector, "class_names", ()))
-    if "sperm" not in names or "sperm_head" not in names:
-        raise ConfigError("still.whole_cells = traced needs a detector with 'sperm' and "
-                          f"'sperm_head' classes; this one has {names}")
-    head_id, cell_id = names.index("sperm_head"), names.index("sperm")
+    head_id, cell_id = _traced_classes(getattr(detector, "class_names", ()))
     heads = d[d.class_id == head_id]
     cells, reliability = trace_whole_cells(to_gray(image), heads.xyxy, um_per_px,
                                            tail_trace_settings(cfg))
@@ -177,6 +173,19 @@ def detect_image(detector: object, image: np.ndarray, cfg: Config, um_per_px: fl
     return Detections(np.concatenate([rest.xyxy, cells]),
                       np.concatenate([rest.confidence, heads.confidence * reliability]),
                       np.concatenate([rest.class_id, np.full(len(heads), cell_id)]))
+
+
+def _traced_classes(names: Sequence[str]) -> tuple[int, int]:
+    """Class ids of ``sperm_head`` and ``sperm``, which traced whole cells need.
+
+    Raises:
+        ConfigError: The detector lacks one of them.
+    """
+    names = list(names)
+    if "sperm" not in names or "sperm_head" not in names:
+        raise ConfigError("still.whole_cells = traced needs a detector with 'sperm' and "
+                          f"'sperm_head' classes; this one has {names}")
+    return names.index("sperm_head"), names.index("sperm")
 
 
 def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = None,
@@ -208,6 +217,8 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
     meta = VideoMeta("images", 1.0, len(images), 0, 0, um_per_px, "cli", source)
     detector = create_detector(cfg.detector.name, cfg, meta)
     names = tuple(detector.class_names)
+    if cfg.still.whole_cells == "traced":
+        _traced_classes(names)  # fail before the first image, not on it
     model = None
     if cfg.morphology.enabled:
         from detect_track.morphology.stage import STILL_TTA_VIEWS, load_model

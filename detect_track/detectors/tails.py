@@ -131,85 +131,106 @@ def _box_mask(shape: tuple[int, int], boxes: np.ndarray) -> np.ndarray:
 
 
 class _Tracer:
-    """Tail tracing on one image's ridge map (working-scale pixels)."""
+    """Tail tracing on one image's ridge map (working-scale pixels).
 
-    def __init__(self, strength: np.ndarray, direction: np.ndarray, threshold: float,
-                 gap_px: float, max_length_px: float) -> None:
-        self.r = strength
+    Args:
+        strength: ``(H, W)`` ridge strength (:func:`ridge_map`).
+        direction: ``(H, W)`` line direction in radians.
+        heads: ``(N, 4)`` head boxes in working pixels: no tail runs inside one.
+        threshold: Ridge strength a tail keeps.
+        gap_px: Longest faint stretch jumped.
+        max_length_px: A trace stops after this length.
+    """
+
+    def __init__(self, strength: np.ndarray, direction: np.ndarray, heads: np.ndarray,
+                 threshold: float, gap_px: float, max_length_px: float) -> None:
+        self.h, self.w = strength.shape
+        self.heads = _box_mask(strength.shape, heads)
+        self.r = np.where(self.heads, 0.0, strength)  # ridges inside heads are not tails
         self.phi = direction
         self.thr = threshold
         self.gap = gap_px
         self.max_len = max_length_px
-        self.h, self.w = strength.shape
         self.offsets = np.deg2rad(np.linspace(-_CONE_DEG, _CONE_DEG, _N_CONE))
         self.prefer = np.cos(self.offsets) ** 2
-        self.blocked = np.zeros(strength.shape, bool)
-        self.end = "none"  # why the last trace stopped (see TailTrace.end)
+        self.t = np.linspace(0.0, 1.0, 6)[None, :, None]  # samples along a step's segment
 
-    def starts(self, box: np.ndarray, axis: float | None = None
-               ) -> list[tuple[float, float, float]]:
-        """Candidate tail starts ``(x, y, angle)`` around one head box, strongest first."""
+    def start(self, box: np.ndarray, axis: float | None) -> tuple[float, float, float] | None:
+        """The tail's start ``(x, y, angle)`` around one head box, or None if no line leaves.
+
+        Args:
+            box: ``(4,)`` head box.
+            axis: The head's long axis (radians, modulo pi), or None if unknown.
+        """
         x1, y1, x2, y2 = box
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         ang = np.linspace(0, 2 * np.pi, 72, endpoint=False)
+        weight = np.ones_like(ang) if axis is None else \
+            _AXIS_WEIGHT + (1 - _AXIS_WEIGHT) * np.abs(np.cos(ang - axis))
         radius = 0.5 * max(x2 - x1, y2 - y1) + _RING_PX
-        found: list[tuple[float, float, float, float]] = []
+        best, score = None, 0.0
         for rr in (radius, radius + 3, radius + 6):
             px = np.clip(np.round(cx + rr * np.cos(ang)).astype(int), 0, self.w - 1)
             py = np.clip(np.round(cy + rr * np.sin(ang)).astype(int), 0, self.h - 1)
-            v = np.where(self.blocked[py, px], 0.0, self.r[py, px])
+            v = self.r[py, px]
             radial = np.abs(np.cos(self.phi[py, px] - ang)) >= np.cos(np.deg2rad(_RADIAL_DEG))
             peak = (v >= self.thr) & (v >= np.roll(v, 1)) & (v >= np.roll(v, -1)) & radial
-            weight = np.ones_like(v) if axis is None else \
-                _AXIS_WEIGHT + (1 - _AXIS_WEIGHT) * np.abs(np.cos(ang - axis))
-            found += [(v[k] * weight[k], px[k], py[k], ang[k]) for k in np.flatnonzero(peak)]
-        found.sort(key=lambda c: -c[0])
-        return [(float(x), float(y), float(a)) for _, x, y, a in found]
+            for k in np.flatnonzero(peak):
+                if v[k] * weight[k] > score:
+                    best, score = (float(px[k]), float(py[k]), float(ang[k])), v[k] * weight[k]
+        return best
 
-    def follow(self, x: float, y: float, angle: float, others: np.ndarray) -> np.ndarray:
-        """The traced path ``(M, 2)`` (x, y) from a start, stepping over ``others`` heads."""
+    def _strongest(self, p: np.ndarray, d: np.ndarray, dist: float
+                   ) -> tuple[np.ndarray, float] | None:
+        """Best continuation ``dist`` px ahead within the cone, with its mean strength.
+
+        Returns None when every direction of the cone leaves the image.
+        """
+        a = np.arctan2(d[1], d[0]) + self.offsets
+        q = p[None] + dist * np.c_[np.cos(a), np.sin(a)]
+        ok = (q[:, 0] >= 0) & (q[:, 0] <= self.w - 1) & (q[:, 1] >= 0) & (q[:, 1] <= self.h - 1)
+        if not ok.any():
+            return None
+        q = q[ok]
+        start = p[None] + (q - p[None]) * max(0.0, 1.0 - _SEGMENT_PX / dist)
+        seg = np.round(start[:, None] + self.t * (q[:, None] - start[:, None])).astype(int)
+        rv = self.r[seg[..., 1], seg[..., 0]].mean(axis=1)
+        k = int(np.argmax(rv * self.prefer[ok]))
+        return q[k], float(rv[k])
+
+    def follow(self, x: float, y: float, angle: float, own: np.ndarray
+               ) -> tuple[np.ndarray, str]:
+        """Trace from a start; ``own`` is the cell's head box (other heads are stepped over).
+
+        Returns:
+            The path ``(M, 2)`` (x, y) and why it stopped (see :attr:`TailTrace.end`).
+        """
         p = np.array([x, y])
         d = np.array([np.cos(angle), np.sin(angle)])
-        pts = [p.copy()]
-        length = 0.0
-        r = np.where(self.blocked, 0.0, self.r)
-        t = np.linspace(0.0, 1.0, 6)[None, :, None]
-        self.end = "open"
+        pts, length = [p.copy()], 0.0
         while length < self.max_len:
             dist, limit, step_to = 0.0, self.gap, None
             while dist < limit:
                 dist += _STEP_PX
-                ahead = np.round(p + dist * d).astype(int)
-                if (0 <= ahead[0] < self.w and 0 <= ahead[1] < self.h
-                        and others[ahead[1], ahead[0]]):
+                ax, ay = np.round(p + dist * d).astype(int)
+                if (0 <= ax < self.w and 0 <= ay < self.h and self.heads[ay, ax]
+                        and not (own[0] <= ax < own[2] and own[1] <= ay < own[3])):
                     limit = max(limit, dist + self.gap)  # step over another cell's head
                     continue
-                a = np.arctan2(d[1], d[0]) + self.offsets
-                q = p[None] + dist * np.c_[np.cos(a), np.sin(a)]
-                ok = ((q[:, 0] >= 0) & (q[:, 0] <= self.w - 1) & (q[:, 1] >= 0)
-                      & (q[:, 1] <= self.h - 1))
-                if not ok.any():
-                    self.end = "border"  # the tail leaves the image
-                    break
-                q = q[ok]
-                start = p[None] + (q - p[None]) * max(0.0, 1.0 - _SEGMENT_PX / dist)
-                seg = np.round(start[:, None] + t * (q[:, None] - start[:, None])).astype(int)
-                rv = r[seg[..., 1], seg[..., 0]].mean(axis=1)
-                k = int(np.argmax(rv * self.prefer[ok]))
-                if rv[k] >= self.thr:
-                    step_to = q[k]
+                found = self._strongest(p, d, dist)
+                if found is None:
+                    return np.array(pts), "border"  # the tail leaves the image
+                if found[1] >= self.thr:
+                    step_to = found[0]
                     break
             if step_to is None:
-                break
-            nd = (step_to - p) / dist
-            d = (1 - _TURN) * d + _TURN * nd
+                return np.array(pts), "open"  # the tail fades out
+            d = (1 - _TURN) * d + _TURN * (step_to - p) / dist
             d /= np.linalg.norm(d)
             p = step_to
             pts.append(p.copy())
             length += dist
-        else:
-            self.end = "length"
-        return np.array(pts)
+        return np.array(pts), "length"
 
 
 @dataclass(frozen=True)
@@ -221,12 +242,10 @@ class TailTrace:
         end: Why the trace stopped: ``"none"`` (no tail leaves the head), ``"border"``
             (the tail leaves the image), ``"open"`` (it fades out), ``"length"`` (the
             maximum length was reached).
-        strength: Mean ridge strength along the path over the threshold (0 if none).
     """
 
     path_px: np.ndarray
     end: str
-    strength: float
 
     def length_um(self, um_per_px: float) -> float:
         """Length of the traced path in µm, given the image's µm per pixel."""
@@ -270,7 +289,7 @@ def trace_tails(gray: np.ndarray, heads_xyxy: np.ndarray, um_per_px: float,
     if not np.isfinite(um_per_px) or um_per_px <= 0:
         raise ConfigError(f"tail tracing: um_per_px must be > 0, got {um_per_px}")
     h, w = gray.shape
-    none = TailTrace(np.zeros((0, 2)), "none", 0.0)
+    none = TailTrace(np.zeros((0, 2)), "none")
     if not len(heads) or min(h, w) < 8:
         return [none] * len(heads)
     f = um_per_px / settings.um_per_px  # image px -> working px
@@ -282,21 +301,17 @@ def trace_tails(gray: np.ndarray, heads_xyxy: np.ndarray, um_per_px: float,
     strength, direction = ridge_map(work)
     med = float(np.median(strength))
     noise = 1.4826 * float(np.median(np.abs(strength - med))) + 1e-12
-    tracer = _Tracer(strength, direction, med + settings.threshold * noise,
+    tracer = _Tracer(strength, direction, boxes, med + settings.threshold * noise,
                      settings.gap_um / settings.um_per_px,
                      settings.max_length_um / settings.um_per_px)
-    tracer.blocked = _box_mask(strength.shape, boxes)
     out = []
     for box in boxes:
-        starts = tracer.starts(box, _head_axis(work, box))
-        if not starts:
+        start = tracer.start(box, _head_axis(work, box))
+        if start is None:
             out.append(none)
             continue
-        others = tracer.blocked & ~_box_mask(strength.shape, box[None])
-        path = tracer.follow(*starts[0], others)  # the strongest radial line is the tail
-        ij = np.round(path).astype(int)
-        mean = float(strength[ij[:, 1], ij[:, 0]].mean() / tracer.thr)
-        out.append(TailTrace(path / scale, tracer.end, mean))
+        path, end = tracer.follow(*start, box)
+        out.append(TailTrace(path / scale, end))
     return out
 
 
