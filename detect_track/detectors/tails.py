@@ -40,18 +40,18 @@ _STEP_PX = 3.0  # tracer step (px)
 _SEGMENT_PX = 6.0  # ridge strength averaged over this much of the step's end (px)
 _CONE_DEG = 35.0  # continuations searched within this angle of the current direction
 _RING_PX = 6.0  # the tail's start is searched this far outside the head box (px) ...
-_RADIAL_DEG = 45.0  # ... where the line runs within this angle of the radial direction
+_RADIAL_DEG = 20.0  # ... where the line runs within this angle of the radial direction
 _N_CONE = 15  # directions tried per step
 _AXIS_WEIGHT = 0.3  # a start across the head's long axis counts this much of one along it
 _TURN = 0.4  # weight of a new step's direction in the running direction
 # How often a traced box is right (IoU >= 0.5 with the annotated whole cell), measured on the
-# 180 training images of Sperm Parsing v2 with their true heads: 0.91 when the tail runs out
-# of the image; when it fades out inside, it rises with the traced length (0.10 below 5 µm,
-# 0.27 at 5-15, 0.61 at 15-30, 0.91 at 30-50 µm: a human tail is ~45 µm long, so a short
+# 180 training images of Sperm Parsing v2 with their true heads: 0.92 when the tail runs out
+# of the image; when it fades out inside, it rises with the traced length (0.22 below 5 µm,
+# 0.35 at 5-15, 0.67 at 15-30, 0.93 at 30-50 µm: a human tail is ~45 µm long, so a short
 # trace has usually lost its tail). Modelled as _RELIABLE_MAX * logistic((L - mid) / scale).
 _RELIABLE_MAX = 0.92
-_RELIABLE_MID_UM = 18.0
-_RELIABLE_SCALE_UM = 6.0
+_RELIABLE_MID_UM = 15.0
+_RELIABLE_SCALE_UM = 7.0
 
 
 @dataclass(frozen=True)
