@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.stats import median_abs_deviation
 
 from detect_track.errors import ConfigError
 
@@ -299,9 +300,9 @@ def trace_tails(gray: np.ndarray, heads_xyxy: np.ndarray, um_per_px: float,
     scale = np.array([size[0] / w, size[1] / h])
     boxes = heads * np.tile(scale, 2)
     strength, direction = ridge_map(work)
-    med = float(np.median(strength))
-    noise = 1.4826 * float(np.median(np.abs(strength - med))) + 1e-12
-    tracer = _Tracer(strength, direction, boxes, med + settings.threshold * noise,
+    noise = float(median_abs_deviation(strength, axis=None, scale="normal")) + 1e-12
+    tracer = _Tracer(strength, direction, boxes,
+                     float(np.median(strength)) + settings.threshold * noise,
                      settings.gap_um / settings.um_per_px,
                      settings.max_length_um / settings.um_per_px)
     out = []
