@@ -19,7 +19,7 @@ import yaml
 
 from detect_track.errors import ConfigError
 
-if TYPE_CHECKING:  # the tracing module imports cv2: loaded only when tracing
+if TYPE_CHECKING:  # the tracing module imports cv2 and scipy: loaded only when tracing
     from detect_track.detectors.tails import TailTraceSettings
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -395,7 +395,9 @@ def validate(cfg: Config) -> None:
     if cfg.still.whole_cells not in ("model", "traced"):
         raise ConfigError(f"still.whole_cells must be 'model' or 'traced', got "
                           f"{cfg.still.whole_cells!r}")
-    tail_trace_settings(cfg)  # positive tracing lengths and threshold
+    for name in ("trace_um_per_px", "tail_threshold", "tail_gap_um", "max_cell_length_um"):
+        if not math.isfinite(getattr(cfg.still, name)) or getattr(cfg.still, name) <= 0:
+            raise ConfigError(f"still.{name} must be > 0")
     if v.read_ahead_frames < 0:
         raise ConfigError("video.read_ahead_frames must be >= 0")
     if cfg.kinematics.smoothing_window_frames < 1:

@@ -158,3 +158,5 @@ def test_traced_whole_cells_need_a_head_class():
         detect_image(_Heads(("sperm",), Detections.empty()), slide(), cfg, UM)
     with pytest.raises(ConfigError, match="whole_cells"):
         load_config("sperm-slide-parsing", {"still.whole_cells": "grown"})
+    with pytest.raises(ConfigError, match="still.tail_gap_um"):
+        load_config("sperm-slide-parsing", {"still.tail_gap_um": -1.0})

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy.stats import median_abs_deviation
 
 from detect_track.errors import ConfigError
 
@@ -300,6 +299,8 @@ def trace_tails(gray: np.ndarray, heads_xyxy: np.ndarray, um_per_px: float,
     scale = np.array([size[0] / w, size[1] / h])
     boxes = heads * np.tile(scale, 2)
     strength, direction = ridge_map(work)
+    from scipy.stats import median_abs_deviation  # ~0.8 s to import: only when tracing
+
     noise = float(median_abs_deviation(strength, axis=None, scale="normal")) + 1e-12
     tracer = _Tracer(strength, direction, boxes,
                      float(np.median(strength)) + settings.threshold * noise,
