@@ -167,6 +167,9 @@ class StillConfig:
     tail_threshold: float = 2.0  # ridge strength a traced tail keeps (robust noise units)
     tail_gap_um: float = 1.6  # faint or broken stretches of a tail up to this long are jumped
     max_cell_length_um: float = 80.0  # a trace stops after this length (human sperm ~60 µm)
+    tail_map: str = ""  # learned tail map followed instead of the ridge map: an ONNX file or
+    #   a name in weights/ (tail-map-slide: trained on real stained slides); "": ridge map
+    tail_map_threshold: float = 0.3  # tail probability a traced tail keeps on that map
 
 
 @dataclass(frozen=True)
@@ -398,6 +401,8 @@ def validate(cfg: Config) -> None:
     for name in ("trace_um_per_px", "tail_threshold", "tail_gap_um", "max_cell_length_um"):
         if not math.isfinite(getattr(cfg.still, name)) or getattr(cfg.still, name) <= 0:
             raise ConfigError(f"still.{name} must be > 0")
+    if not 0 < cfg.still.tail_map_threshold < 1:
+        raise ConfigError("still.tail_map_threshold must be in (0, 1)")
     if v.read_ahead_frames < 0:
         raise ConfigError("video.read_ahead_frames must be >= 0")
     if cfg.kinematics.smoothing_window_frames < 1:
@@ -414,7 +419,8 @@ def tail_trace_settings(cfg: Config) -> TailTraceSettings:
 
     st = cfg.still
     return TailTraceSettings(um_per_px=st.trace_um_per_px, threshold=st.tail_threshold,
-                             gap_um=st.tail_gap_um, max_length_um=st.max_cell_length_um)
+                             gap_um=st.tail_gap_um, max_length_um=st.max_cell_length_um,
+                             tail_map=st.tail_map, map_threshold=st.tail_map_threshold)
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

@@ -219,6 +219,10 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
     names = tuple(detector.class_names)
     if cfg.still.whole_cells == "traced":
         _traced_classes(names)  # fail before the first image, not on it
+        if cfg.still.tail_map:
+            from detect_track.detectors.tails import load_tail_map
+
+            load_tail_map(cfg.still.tail_map)  # a missing or foreign map fails here too
     model = None
     if cfg.morphology.enabled:
         from detect_track.morphology.stage import STILL_TTA_VIEWS, load_model

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from detect_track.config import load_config
-from detect_track.detectors.tails import TailTraceSettings, trace_tails, trace_whole_cells
+from detect_track.detectors.tails import (
+    TailTraceSettings,
+    load_tail_map,
+    trace_tails,
+    trace_whole_cells,
+)
 from detect_track.errors import ConfigError
 from detect_track.eval.boxes import box_iou
 from detect_track.stills import detect_image
@@ -160,3 +165,30 @@ def test_traced_whole_cells_need_a_head_class():
         load_config("sperm-slide-parsing", {"still.whole_cells": "grown"})
     with pytest.raises(ConfigError, match="still.tail_gap_um"):
         load_config("sperm-slide-parsing", {"still.tail_gap_um": -1.0})
+
+
+def test_learned_tail_map_traces_the_cells_too():
+    """The shipped U-Net map (trained on real slides) in place of the ridge map."""
+    img = slide()
+    a = draw_cell(img, (120, 120), 200.0, 420, curve_deg=40)
+    b = draw_cell(img, (80, 400), 180.0, 460)
+    heads = np.stack([head_box((120, 120), 200.0), head_box((80, 400), 180.0)])
+    settings = TailTraceSettings(tail_map="tail-map-slide")
+    boxes, rel = trace_whole_cells(img, heads, UM, settings)
+    assert iou(boxes[0], a) > 0.8 and iou(boxes[1], b) > 0.8
+    assert (rel > 0.8).all()
+    p = load_tail_map("tail-map-slide")(img)
+    assert p.shape == img.shape and 0 <= p.min() and p.max() <= 1
+    assert p[400, 200] > 0.5 > p[300, 500]  # on the second tail; on empty background
+
+
+def test_a_missing_or_foreign_tail_map_is_refused():
+    img = slide()
+    with pytest.raises(ConfigError, match="not found"):
+        trace_tails(img, np.zeros((1, 4)), UM, TailTraceSettings(tail_map="no-such-map"))
+    with pytest.raises(ConfigError, match="not a detect-track tail map"):
+        load_tail_map("head-shape-synth")  # an ONNX model, but a classifier
+    with pytest.raises(ConfigError, match="map_threshold"):
+        TailTraceSettings(map_threshold=1.5)
+    with pytest.raises(ConfigError, match="tail_map_threshold"):
+        load_config("sperm-slide-parsing", {"still.tail_map_threshold": 0.0})

@@ -139,10 +139,13 @@ def main() -> None:
         samples = samples[:args.limit] if args.limit else samples
         names = ["sperm", "sperm_head"]
         rows = {}
-        for label, how in (("YOLO heads + traced tails (the preset)", "traced"),
-                           ("YOLO, the model's own whole-cell boxes", "model")):
+        for label, how, tail_map in (
+                ("YOLO heads + tails traced on the learned tail map (the preset)", "traced",
+                 "tail-map-slide"),
+                ("YOLO heads + tails traced on the Hessian ridge map", "traced", ""),
+                ("YOLO, the model's own whole-cell boxes", "model", "")):
             rows[label] = score("sperm-slide-parsing", "yolo", samples, names, UM_PER_PX,
-                                **{"still.whole_cells": how})
+                                **{"still.whole_cells": how, "still.tail_map": tail_map})
         print(rows, flush=True)
         which = str(slide_root) if args.slide_data else "held-out fifth (every 5th image)"
         parts.append(table(f"Real stained slides, Sperm Parsing v2: {which} "
@@ -150,7 +153,11 @@ def main() -> None:
         parts.append("Traced whole cells (`still.whole_cells = traced`, the preset's "
                      "setting): each detected head's box grown along its traced tail "
                      "(`detect_track/detectors/tails.py`), confidence = head x trace "
-                     "reliability; the time includes the tracing. The model's own "
+                     "reliability; the time includes the tracing. The tracer follows "
+                     "either the tail probability of a small U-Net trained on the "
+                     "training slides' midpiece and tail masks (`still.tail_map = "
+                     "tail-map-slide`, the preset's; `weights/tail-map-slide.md`) or a "
+                     "Hessian ridge map (`still.tail_map = \"\"`). The model's own "
                      "whole-cell boxes are scored for comparison.\n")
     else:
         print(f"note: {slide_root} not found; real-slide benchmark skipped")

@@ -7,9 +7,11 @@ hundred slides does not learn it (``benchmarks/still_images.md``). This module t
 instead:
 
 1. the gray image is resampled to a fixed working scale (:attr:`TailTraceSettings.
-   um_per_px`), and a ridge map is computed: the stronger Hessian eigenvalue of the
-   background-subtracted image, large on thin dark lines (bright field: a tail is darker
-   than the background), with the line's direction;
+   um_per_px`), and a map of tail lines is made, with each line's direction: either a
+   ridge map, the stronger Hessian eigenvalue of the background-subtracted image, large
+   on every thin dark line (bright field: a tail is darker than the background), or the
+   tail probability of a small U-Net trained on real slides' midpiece and tail masks
+   (:attr:`TailTraceSettings.tail_map`; :mod:`detect_track.training.tail_map`);
 2. for each head, the tail's start is looked for on a ring just outside the head box: local
    maxima of the ridge map whose line runs away from the head (radially); the strongest
    wins, a start off the head's long axis (the tail leaves the back of the head) counting
@@ -27,6 +29,7 @@ annotated that way too).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -41,6 +44,8 @@ _SEGMENT_PX = 6.0  # ridge strength averaged over this much of the step's end (p
 _CONE_DEG = 35.0  # continuations searched within this angle of the current direction
 _RING_PX = 6.0  # the tail's start is searched this far outside the head box (px) ...
 _RADIAL_DEG = 20.0  # ... where the line runs within this angle of the radial direction
+_RADIAL_DEG_LEARNED = 45.0  # the same on the learned map, whose directions near a head are
+#   blurred (its line is wider than the ridge's): 20° there lost 4 % of the validation cells
 _N_CONE = 15  # directions tried per step
 _AXIS_WEIGHT = 0.3  # a start across the head's long axis counts this much of one along it
 _TURN = 0.4  # weight of a new step's direction in the running direction
@@ -65,18 +70,26 @@ class TailTraceSettings:
             median absolute deviation of the image's ridge map above its median).
         gap_um: Faint or broken stretches of a tail up to this long are jumped.
         max_length_um: A trace stops after this length (a human sperm is ~60 µm).
+        tail_map: ONNX file (or name in ``weights/``) of a learned tail map to follow
+            instead of the ridge map; empty: the ridge map.
+        map_threshold: Tail probability a tail keeps on the learned map.
     """
 
     um_per_px: float = 0.106
     threshold: float = 2.0
     gap_um: float = 1.6
     max_length_um: float = 80.0
+    tail_map: str = ""
+    map_threshold: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("um_per_px", "threshold", "gap_um", "max_length_um"):
+        for name in ("um_per_px", "threshold", "gap_um", "max_length_um", "map_threshold"):
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"tail tracing: {name} must be > 0, got {value}")
+        if self.map_threshold >= 1:
+            raise ConfigError(f"tail tracing: map_threshold is a probability below 1, got "
+                              f"{self.map_threshold}")
 
 
 def ridge_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +105,12 @@ def ridge_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     g = np.asarray(gray, np.float64)
     dark = cv2.GaussianBlur(g, (0, 0), _BACKGROUND_PX) - g  # dark structures positive
-    sm = cv2.GaussianBlur(dark, (0, 0), _SIGMA_PX)
+    return _bright_lines(dark)
+
+
+def _bright_lines(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian line strength and direction of the bright lines of ``image`` (float64)."""
+    sm = cv2.GaussianBlur(image, (0, 0), _SIGMA_PX)
     ixx = cv2.Sobel(sm, cv2.CV_64F, 2, 0, ksize=3)
     iyy = cv2.Sobel(sm, cv2.CV_64F, 0, 2, ksize=3)
     ixy = cv2.Sobel(sm, cv2.CV_64F, 1, 1, ksize=3)
@@ -101,6 +119,48 @@ def ridge_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     strength = np.maximum(0.0, -lam_min) * _SIGMA_PX**2
     direction = 0.5 * np.arctan2(2 * ixy, ixx - iyy)  # eigenvector of the larger eigenvalue
     return strength, direction
+
+
+class LearnedTailMap:
+    """The tail probability of a trained tail map (ONNX Runtime; no torch needed).
+
+    Args:
+        path: The ``.onnx`` file (:func:`detect_track.training.tail_map.export_tail_map`).
+
+    Raises:
+        ConfigError: Missing file, no onnxruntime, or not a detect-track tail map.
+    """
+
+    def __init__(self, path: str) -> None:
+        import json
+
+        from detect_track.detectors.learned import resolve_weights
+        from detect_track.ml import onnx_session, torch_threads
+        from detect_track.training.tail_map import FORMAT, standardise
+
+        self.path = resolve_weights(path, path, ".onnx")
+        self._session = onnx_session(self.path, torch_threads())
+        props = self._session.get_modelmeta().custom_metadata_map
+        if props.get("format") != FORMAT:
+            raise ConfigError(f"{self.path} is not a detect-track tail map")
+        meta = json.loads(props["detect_track"])
+        self.um_per_px = float(meta["um_per_px"])
+        self.multiple = int(meta["multiple"])
+        self._standardise = standardise
+
+    def __call__(self, work: np.ndarray) -> np.ndarray:
+        """``(H, W)`` float64 tail probability of a gray image at the map's scale."""
+        x = self._standardise(work)
+        h, w = x.shape
+        x = np.pad(x, ((0, (-h) % self.multiple), (0, (-w) % self.multiple)), mode="reflect")
+        (logits,) = self._session.run(None, {"image": x[None, None].astype(np.float32)})
+        return 1.0 / (1.0 + np.exp(-logits[0, 0, :h, :w].astype(np.float64)))
+
+
+@functools.lru_cache(maxsize=2)
+def load_tail_map(path: str) -> LearnedTailMap:
+    """One loaded map per file, shared by the images of a run."""
+    return LearnedTailMap(path)
 
 
 def _head_axis(work: np.ndarray, box: np.ndarray) -> float | None:
@@ -140,10 +200,12 @@ class _Tracer:
         threshold: Ridge strength a tail keeps.
         gap_px: Longest faint stretch jumped.
         max_length_px: A trace stops after this length.
+        radial_deg: A start's line runs within this angle of the radial direction.
     """
 
     def __init__(self, strength: np.ndarray, direction: np.ndarray, heads: np.ndarray,
-                 threshold: float, gap_px: float, max_length_px: float) -> None:
+                 threshold: float, gap_px: float, max_length_px: float,
+                 radial_deg: float = _RADIAL_DEG) -> None:
         self.h, self.w = strength.shape
         self.heads = _box_mask(strength.shape, heads)
         self.r = np.where(self.heads, 0.0, strength)  # ridges inside heads are not tails
@@ -151,6 +213,7 @@ class _Tracer:
         self.thr = threshold
         self.gap = gap_px
         self.max_len = max_length_px
+        self.min_cos = float(np.cos(np.deg2rad(radial_deg)))
         self.offsets = np.deg2rad(np.linspace(-_CONE_DEG, _CONE_DEG, _N_CONE))
         self.prefer = np.cos(self.offsets) ** 2
         self.t = np.linspace(0.0, 1.0, 6)[None, :, None]  # samples along a step's segment
@@ -173,7 +236,7 @@ class _Tracer:
             px = np.clip(np.round(cx + rr * np.cos(ang)).astype(int), 0, self.w - 1)
             py = np.clip(np.round(cy + rr * np.sin(ang)).astype(int), 0, self.h - 1)
             v = self.r[py, px]
-            radial = np.abs(np.cos(self.phi[py, px] - ang)) >= np.cos(np.deg2rad(_RADIAL_DEG))
+            radial = np.abs(np.cos(self.phi[py, px] - ang)) >= self.min_cos
             peak = (v >= self.thr) & (v >= np.roll(v, 1)) & (v >= np.roll(v, -1)) & radial
             for k in np.flatnonzero(peak):
                 if v[k] * weight[k] > score:
@@ -292,20 +355,30 @@ def trace_tails(gray: np.ndarray, heads_xyxy: np.ndarray, um_per_px: float,
     none = TailTrace(np.zeros((0, 2)), "none")
     if not len(heads) or min(h, w) < 8:
         return [none] * len(heads)
+    tail_map = load_tail_map(settings.tail_map) if settings.tail_map else None
+    if tail_map is not None and abs(tail_map.um_per_px / settings.um_per_px - 1) > 0.05:
+        raise ConfigError(f"tail map {tail_map.path.name} works at {tail_map.um_per_px} "
+                          f"µm/px, not at the tracing scale {settings.um_per_px}")
     f = um_per_px / settings.um_per_px  # image px -> working px
     size = (max(8, round(w * f)), max(8, round(h * f)))
     work = cv2.resize(np.asarray(gray, np.float32), size,
                       interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
     scale = np.array([size[0] / w, size[1] / h])
     boxes = heads * np.tile(scale, 2)
-    strength, direction = ridge_map(work)
-    from scipy.stats import median_abs_deviation  # ~0.8 s to import: only when tracing
+    if tail_map is not None:
+        strength = tail_map(work)
+        direction = _bright_lines(strength)[1]
+        threshold, radial = settings.map_threshold, _RADIAL_DEG_LEARNED
+    else:
+        strength, direction = ridge_map(work)
+        from scipy.stats import median_abs_deviation  # ~0.8 s to import: only when tracing
 
-    noise = float(median_abs_deviation(strength, axis=None, scale="normal")) + 1e-12
-    tracer = _Tracer(strength, direction, boxes,
-                     float(np.median(strength)) + settings.threshold * noise,
+        noise = float(median_abs_deviation(strength, axis=None, scale="normal")) + 1e-12
+        threshold = float(np.median(strength)) + settings.threshold * noise
+        radial = _RADIAL_DEG
+    tracer = _Tracer(strength, direction, boxes, threshold,
                      settings.gap_um / settings.um_per_px,
-                     settings.max_length_um / settings.um_per_px)
+                     settings.max_length_um / settings.um_per_px, radial)
     out = []
     for box in boxes:
         start = tracer.start(box, _head_axis(work, box))
