@@ -60,6 +60,50 @@ def onnx_session(path: Path, threads: int) -> Any:
         raise ConfigError(f"cannot load ONNX model {path}: {exc}") from exc
 
 
+def write_onnx(module: Any, example: Any, path: Path, names: tuple[str, str],
+                dynamic_axes: dict[str, dict[int, str]], fmt: str, meta: dict[str, Any]
+                ) -> None:
+    """Export a torch module to ONNX at ``path`` with detect-track metadata.
+
+    Args:
+        module: The torch module (moved to the CPU, eval mode, by the caller).
+        example: An example input tensor.
+        path: The file to write (callers write to a temporary file and rename it).
+        names: Input and output tensor names.
+        dynamic_axes: ``{tensor name: {axis: label}}`` of the axes left free.
+        fmt: Format tag, stored as ``format`` and checked by :func:`onnx_metadata`.
+        meta: JSON-serialisable facts stored as ``detect_track``.
+    """
+    import json
+    import warnings
+
+    onnx = require("onnx")
+    torch = require("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation note
+        torch.onnx.export(module, example, str(path), dynamo=False, input_names=[names[0]],
+                          output_names=[names[1]], opset_version=17, dynamic_axes=dynamic_axes)
+    proto = onnx.load(str(path))
+    for key, value in (("format", fmt), ("detect_track", json.dumps(meta, default=str))):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+
+
+def onnx_metadata(session: Any, fmt: str, path: Path, what: str) -> dict[str, Any]:
+    """The ``detect_track`` metadata of a session's model written by :func:`write_onnx`.
+
+    Raises:
+        ConfigError: If the model's format tag is not ``fmt`` (``what`` names the kind).
+    """
+    import json
+
+    props = session.get_modelmeta().custom_metadata_map
+    if props.get("format") != fmt:
+        raise ConfigError(f"{path} is not a detect-track {what}")
+    return dict(json.loads(props["detect_track"]))
+
+
 def openvino_available() -> bool:
     """True when OpenVINO's Python runtime can be imported."""
     import importlib.util

@@ -132,27 +132,22 @@ class LearnedTailMap:
     """
 
     def __init__(self, path: str) -> None:
-        import json
-
         from detect_track.detectors.learned import resolve_weights
-        from detect_track.ml import onnx_session, torch_threads
-        from detect_track.training.tail_map import FORMAT, standardise
+        from detect_track.ml import onnx_metadata, onnx_session, torch_threads
+        from detect_track.training.tail_map import FORMAT, pad_input, standardise
 
         self.path = resolve_weights(path, path, ".onnx")
         self._session = onnx_session(self.path, torch_threads())
-        props = self._session.get_modelmeta().custom_metadata_map
-        if props.get("format") != FORMAT:
-            raise ConfigError(f"{self.path} is not a detect-track tail map")
-        meta = json.loads(props["detect_track"])
+        meta = onnx_metadata(self._session, FORMAT, self.path, "tail map")
         self.um_per_px = float(meta["um_per_px"])
         self.multiple = int(meta["multiple"])
-        self._standardise = standardise
+        self._standardise, self._pad = standardise, pad_input
 
     def __call__(self, work: np.ndarray) -> np.ndarray:
         """``(H, W)`` float64 tail probability of a gray image at the map's scale."""
         x = self._standardise(work)
         h, w = x.shape
-        x = np.pad(x, ((0, (-h) % self.multiple), (0, (-w) % self.multiple)), mode="reflect")
+        x = self._pad(x, self.multiple)
         (logits,) = self._session.run(None, {"image": x[None, None].astype(np.float32)})
         return 1.0 / (1.0 + np.exp(-logits[0, 0, :h, :w].astype(np.float64)))
 

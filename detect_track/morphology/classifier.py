@@ -18,7 +18,6 @@ torch is imported only here (the ``ml`` extra).
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ import cv2
 import numpy as np
 
 from detect_track.errors import ConfigError, InputError
-from detect_track.ml import require, torch_threads
+from detect_track.ml import require, torch_threads, write_onnx
 
 HEAD_SHAPES = ("normal", "tapered", "pyriform", "amorphous", "small", "not_assessable")
 PARTS = ("head", "acrosome", "vacuole", "tail")
@@ -348,13 +347,10 @@ class MorphologyClassifier:
                 "size": ckpt["settings"]["size"], "train": ckpt.get("train", {})}
 
     def _load_onnx(self, p: Path) -> dict[str, Any]:
-        from detect_track.ml import onnx_session
+        from detect_track.ml import onnx_metadata, onnx_session
 
         self._session = onnx_session(p, torch_threads())
-        props = self._session.get_modelmeta().custom_metadata_map  # type: ignore[attr-defined]
-        if props.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"{p} is not a detect-track morphology model")
-        return json.loads(props["detect_track"])
+        return onnx_metadata(self._session, CHECKPOINT_FORMAT, p, "morphology model")
 
     def predict_proba(self, images: Sequence[np.ndarray], batch: int | None = None,
                       views: int = 8) -> np.ndarray:
@@ -437,22 +433,9 @@ def export_onnx(path: str | os.PathLike[str], out: str | os.PathLike[str] | None
             "train": model.info}
 
     def write(tmp: Path) -> None:
-        import warnings
-
-        import onnx
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation note
-            torch.onnx.export(model._model.cpu(), torch.zeros(1, 1, model.size, model.size),
-                              str(tmp), dynamo=False, input_names=["crops"],
-                              output_names=["logits"], opset_version=17,
-                              dynamic_axes={"crops": {0: "batch"}, "logits": {0: "batch"}})
-        proto = onnx.load(str(tmp))
-        for key, value in (("format", CHECKPOINT_FORMAT),
-                           ("detect_track", json.dumps(meta, default=str))):
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(proto, str(tmp))
+        write_onnx(model._model.cpu(), torch.zeros(1, 1, model.size, model.size), tmp,
+                   ("crops", "logits"), {"crops": {0: "batch"}, "logits": {0: "batch"}},
+                   CHECKPOINT_FORMAT, meta)
 
     from detect_track.io.export import atomic_write
 

@@ -8,7 +8,7 @@ slides (Sperm Parsing v2: 4 midpiece, 5 tail) and gives a probability per pixel 
 Input and output are at the tracer's working scale (:data:`UM_PER_PX`): one gray image,
 standardised as :func:`standardise` does; output: one logit per pixel. Height and width
 must be multiples of :data:`MULTIPLE` (the caller pads). The shipped model runs through
-ONNX Runtime (:func:`detect_track.detectors.tails.learned_tail_map`); torch is needed only
+ONNX Runtime (:class:`detect_track.detectors.tails.LearnedTailMap`); torch is needed only
 to train and export it.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from detect_track.ml import require, torch_threads
+from detect_track.ml import require, torch_threads, write_onnx
 
 #: Working scale of the map (µm per pixel), the tracer's.
 UM_PER_PX = 0.106
@@ -218,10 +218,10 @@ def _train(torch: Any, images: Sequence[np.ndarray], targets: Sequence[np.ndarra
     return model.eval(), best
 
 
-def _pad(x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+def pad_input(x: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
+    """``x`` ``(H, W)`` reflected at its bottom and right to multiples of ``multiple``."""
     h, w = x.shape
-    ph, pw = (-h) % MULTIPLE, (-w) % MULTIPLE
-    return np.pad(x, ((0, ph), (0, pw)), mode="reflect"), (h, w)
+    return np.pad(x, ((0, (-h) % multiple), (0, (-w) % multiple)), mode="reflect")
 
 
 def _val_f1(torch: Any, model: Any, images: Sequence[np.ndarray],
@@ -232,7 +232,7 @@ def _val_f1(torch: Any, model: Any, images: Sequence[np.ndarray],
     tp, fp, fn = np.zeros(len(thr)), np.zeros(len(thr)), np.zeros(len(thr))
     with torch.no_grad():
         for img, t in zip(images, targets, strict=True):
-            x, (h, w) = _pad(img)
+            x, (h, w) = pad_input(img), img.shape
             p = torch.sigmoid(model(torch.from_numpy(x[None, None]).to(device)))[0, 0, :h, :w]
             p = p.cpu().numpy()
             pos = t > 0
@@ -249,27 +249,10 @@ def _val_f1(torch: Any, model: Any, images: Sequence[np.ndarray],
 def export_tail_map(model: Any, out: str | os.PathLike[str], info: dict[str, Any]) -> Path:
     """Write the model as ONNX (dynamic height and width) with its metadata, atomically."""
     torch = require("torch")
-    import json
-    import warnings
-
     from detect_track.io.export import atomic_write
 
-    def write(tmp: Path) -> None:
-        import onnx
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation note
-            torch.onnx.export(model.cpu().eval(), torch.zeros(1, 1, 64, 64), str(tmp),
-                              dynamo=False, input_names=["image"], output_names=["logits"],
-                              opset_version=17,
-                              dynamic_axes={"image": {2: "height", 3: "width"},
-                                            "logits": {2: "height", 3: "width"}})
-        proto = onnx.load(str(tmp))
-        meta = {"um_per_px": UM_PER_PX, "multiple": MULTIPLE, **info}
-        for key, value in (("format", FORMAT), ("detect_track", json.dumps(meta))):
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(proto, str(tmp))
-
-    return atomic_write(out, write)
-
+    meta = {"um_per_px": UM_PER_PX, "multiple": MULTIPLE, **info}
+    return atomic_write(out, lambda tmp: write_onnx(
+        model.cpu().eval(), torch.zeros(1, 1, 64, 64), tmp, ("image", "logits"),
+        {"image": {2: "height", 3: "width"}, "logits": {2: "height", 3: "width"}}, FORMAT,
+        meta))
