@@ -68,7 +68,11 @@ class Detections:
     """Objects found in one frame.
 
     Attributes:
-        xyxy: Boxes ``(N, 4)`` float64, ``x1, y1, x2, y2`` in pixels (x = column).
+        xyxy: Boxes ``(N, 4)`` float64, ``x1, y1, x2, y2`` in pixels (x = column), with
+            pixel edges at integers as in COCO, ultralytics and OpenCV rectangles: the
+            frame spans ``[0, width] x [0, height]`` and pixel ``(col, row)`` is centred at
+            ``(col + 0.5, row + 0.5)``, so a box that just covers pixel columns 3 to 6 is
+            ``x1 = 3, x2 = 7``.
         confidence: Scores ``(N,)`` float64 in ``[0, 1]``.
         class_id: Class indices ``(N,)`` int64 (0 = sperm by convention).
         tracker_id: Track ids ``(N,)`` int64, or ``None`` before tracking.

@@ -17,9 +17,13 @@ def render_blobs(
     noise: float = 2.0,
     seed: int = 0,
 ) -> np.ndarray:
-    """Grey frame with elliptical Gaussian 'heads' at sub-pixel ``centres`` (N, 2) x, y."""
+    """Grey frame with elliptical Gaussian 'heads' at sub-pixel ``centres`` (N, 2) x, y.
+
+    Centres are in detect-track's box coordinates: pixel edges at integers, so pixel
+    ``(col, row)`` is sampled at ``(col + 0.5, row + 0.5)``.
+    """
     h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64) + 0.5
     img = np.full(shape, background, dtype=np.float64)
     for x, y in np.asarray(centres, dtype=np.float64).reshape(-1, 2):
         img += amplitude * np.exp(-((xx - x) ** 2 / (2 * sigma[0] ** 2)

@@ -81,7 +81,34 @@ def test_finds_the_sample_heads(detector: Detector, sample_frames: list[np.ndarr
     recall = float(np.mean(dist.min(axis=1) <= 4.0 / 0.7)) if len(d) else 0.0
     assert recall >= 0.8
     sure = d[d.confidence >= 0.5]  # calibrated: 0.5 is each detector's operating point
-    assert len(sure) <= 1.5 * len(centres)
+    # heads too far out of focus to annotate are "ignore" rows (conf 0): allowed, not needed
+    assert len(sure) <= 1.5 * int((gt["frame"] == 1).sum())
+
+
+def test_boxes_use_pixel_edge_coordinates(detector: Detector,
+                                           sample_frames: list[np.ndarray]):
+    """Box centres are unbiased against the truth, which puts pixel edges at integers.
+
+    A half-pixel convention mix-up (pixel centres vs edges) shifts every box by 0.5 px,
+    which costs a 4 px head box about a third of its IoU.
+    """
+    gt = pd.read_csv(SAMPLE / "gt" / "gt.txt", header=None,
+                     names=["frame", "id", "x", "y", "w", "h", "conf", "c", "v"])
+    offsets = []
+    for k, frame in enumerate(sample_frames):
+        g = gt[(gt["frame"] == k + 1) & (gt["conf"] == 1)]
+        centres = np.c_[g["x"] + g["w"] / 2, g["y"] + g["h"] / 2]
+        d = detector.detect(frame)
+        d = d[(d.class_id == 0) & (d.confidence >= 0.5)]
+        if len(d) == 0 or len(centres) == 0:
+            continue
+        diff = d.xy[:, None] - centres[None]
+        j = np.argmin(np.linalg.norm(diff, axis=2), axis=1)
+        near = diff[np.arange(len(d)), j]
+        offsets.append(near[np.linalg.norm(near, axis=1) < 2.0])
+    off = np.concatenate(offsets)
+    assert len(off) >= 20
+    assert np.all(np.abs(np.median(off, axis=0)) < 0.25), np.median(off, axis=0)
 
 
 def test_gray_and_colour_agree(detector: Detector, sample_frames: list[np.ndarray]):

@@ -66,7 +66,8 @@ def test_gt_boxes_ids_and_tracks(tiny_png) -> None:
     # conf 1: a free head centred inside the frame; conf 0 (MOTChallenge "ignore"): a
     # started track continuing while the head beats or jitters across an edge, or a head
     # stuck in an agglutinate, or a head too far out of focus to be seen (unresolved)
-    inside = cx.between(-0.5, cfg.width_px - 0.5) & cy.between(-0.5, cfg.height_px - 0.5)
+    # pixel edges at integers: the frame spans [0, width] x [0, height]
+    inside = (cx >= 0) & (cx < cfg.width_px) & (cy >= 0) & (cy < cfg.height_px)
     tracks = pd.read_csv(res.tracks_path)
     stuck = gt["id"].isin(tracks.loc[tracks["ignore"], "track_id"])
     pts = pd.read_csv(res.tracks_path.parent / "truth_points.csv")
@@ -75,8 +76,8 @@ def test_gt_boxes_ids_and_tracks(tiny_png) -> None:
         on=["frame", "id"], how="left")["resolved"].astype(bool).to_numpy()
     assert (inside & ~stuck & resolved).eq(gt["conf"] == 1).all()
     assert inside.mean() > 0.95
-    overlap = ((gt["left"] < cfg.width_px - 0.5) & (gt["left"] + gt["w"] > -0.5)
-               & (gt["top"] < cfg.height_px - 0.5) & (gt["top"] + gt["h"] > -0.5))
+    overlap = ((gt["left"] < cfg.width_px) & (gt["left"] + gt["w"] > 0)
+               & (gt["top"] < cfg.height_px) & (gt["top"] + gt["h"] > 0))
     assert (overlap | (gt["vis"] == 0)).all() and overlap.mean() > 0.98
     ordered = gt.sort_values("frame").groupby("id")
     first, last = ordered.head(1), ordered.tail(1)

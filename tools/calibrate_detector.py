@@ -1,7 +1,7 @@
 """Choose a learned detector's operating confidence on validation tiles (best F1, IoU 0.5).
 
     python tools/calibrate_detector.py yolo [--weights weights/yolo-sperm.pt]
-    python tools/calibrate_detector.py effdet --data datasets/generated/sim-det-v2/data.yaml
+    python tools/calibrate_detector.py effdet --data datasets/generated/sim-det-v3/data.yaml
     python tools/calibrate_detector.py yolo --preset testicular --um-per-px 0.55 \
         --data datasets/generated/smears-v1/data.yaml      (all classes pooled)
 
@@ -25,7 +25,7 @@ from detect_track.training.calibration import operating_point  # noqa: E402
 from detect_track.training.data import load_dataset  # noqa: E402
 from detect_track.types import VideoMeta  # noqa: E402
 
-DATA = ROOT / "datasets" / "generated" / "sim-det-v2" / "data.yaml"
+DATA = ROOT / "datasets" / "generated" / "sim-det-v3" / "data.yaml"
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Reproduce the shipped YOLO sperm detector (weights/yolo-sperm.pt).
 
 1. renders the simulated training set (500 clips, seed 1, 320 px tiles at native
-   resolution, 0.3-1.2 µm/px, all looks) into datasets/generated/sim-det-v2 (git-ignored);
+   resolution, 0.3-1.2 µm/px, all looks) into datasets/generated/sim-det-v3 (git-ignored);
 2. trains detect_track/models/yolo-sperm-p2.yaml from scratch on it (CPU, 2 threads);
 3. copies the best checkpoint to weights/yolo-sperm.pt.
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from detect_track.synth.dataset import DatasetSpec, build_detection_dataset  # noqa: E402
 from detect_track.training.yolo import YoloTrainSettings, train_yolo  # noqa: E402
 
-DATASET = ROOT / "datasets" / "generated" / "sim-det-v2"
+DATASET = ROOT / "datasets" / "generated" / "sim-det-v3"
 SPEC = DatasetSpec(n_videos=500, seed=1, tile_px=320)
 
 

@@ -196,7 +196,8 @@ class ClassicalDetector:
         cx, cy, sw, sh, vals = cx[big], cy[big], sw[big], sh[big], vals[big]
         conf = 1.0 / (1.0 + np.exp(-(vals - self.cfg.score_midpoint_sigma) / _SCORE_WIDTH_SIGMA))
         wh = np.stack([sw, sh], axis=1)
-        xy = np.stack([cx, cy], axis=1)
+        # pixel indices -> box coordinates (pixel edges at integers: a pixel's centre is +0.5)
+        xy = np.stack([cx, cy], axis=1) + 0.5
         xyxy = np.hstack([xy - wh / 2.0, xy + wh / 2.0])
         xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0.0, float(w))
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0.0, float(h))

@@ -33,10 +33,13 @@ Output files in ``out_dir`` (each written under a temporary name, then renamed):
 * ``truth.json``: frame rate, scale, size, frame count, seed, the resolved look, the full
   configuration and class counts. Written last.
 
-Pixel coordinates are 0-based with pixel centres at integers (x = column), so the image
-spans ``[-0.5, width - 0.5] x [-0.5, height - 0.5]``; a head is in the field when its
-centre lies in that rectangle. A cell that leaves the field (fully, with
-``keep_partial_heads``) and comes back gets a new id, so every id's frames are contiguous.
+Written coordinates follow the box convention of the rest of detect-track (and of COCO,
+ultralytics and OpenCV rectangles): x = column, pixel edges at integers, so the image
+spans ``[0, width] x [0, height]`` and pixel ``(col, row)`` has its centre at ``(col +
+0.5, row + 0.5)``; a head is in the field when its centre lies in that rectangle. (The
+renderer works with pixel centres at integers; :data:`PIXEL_EDGE_OFFSET` converts.) A
+cell that leaves the field (fully, with ``keep_partial_heads``) and comes back gets a new
+id, so every id's frames are contiguous.
 """
 
 from __future__ import annotations
@@ -76,7 +79,9 @@ from .render import (  # noqa: E402
 
 #: A head within this distance (µm) of the focal plane counts as in focus.
 IN_FOCUS_UM = 1.5
-TRUTH_FORMAT = "detect-track-synth/1"
+TRUTH_FORMAT = "detect-track-synth/2"  # /2: pixel-edge coordinates (/1: pixel centres)
+#: renderer coordinates (pixel centres at integers) + this = written coordinates (edges)
+PIXEL_EDGE_OFFSET = 0.5
 
 TRACK_TRUTH_COLUMNS: tuple[str, ...] = (
     "track_id", "motility", "behaviour", "n_frames", "duration_s", "vcl_um_s", "vsl_um_s",
@@ -216,9 +221,10 @@ def _truth(cfg: SynthConfig, cells: list[Cell],
         ca, sa = np.abs(np.cos(yaw[sl])), np.abs(np.sin(yaw[sl]))
         bw = 2 * np.sqrt((a * ca) ** 2 + (b[sl] * sa) ** 2)
         bh = 2 * np.sqrt((a * sa) ** 2 + (b[sl] * ca) ** 2)
+        xe, ye = x[sl] + PIXEL_EDGE_OFFSET, y[sl] + PIXEL_EDGE_OFFSET
         parts.append(pd.DataFrame({
             "frame": np.arange(f_start, f_start + s1 - s0), "track_id": tid,
-            "x_px": x[sl], "y_px": y[sl], "x_um": x[sl] / ppu, "y_um": y[sl] / ppu,
+            "x_px": xe, "y_px": ye, "x_um": xe / ppu, "y_um": ye / ppu,
             "angle_deg": np.degrees(yaw[sl]) % 360.0, "length_px": 2 * a,
             "width_px": 2 * b[sl], "box_w": bw, "box_h": bh,
             "in_focus": cell.defocus(sl) <= IN_FOCUS_UM,
@@ -268,8 +274,8 @@ def _visibility(points: pd.DataFrame, w: int, h: int) -> np.ndarray:
     y1 = (points["y_px"] - points["box_h"] / 2).to_numpy()
     y2 = (points["y_px"] + points["box_h"] / 2).to_numpy()
     area = np.maximum((x2 - x1) * (y2 - y1), 1e-9)
-    inside = (np.clip(x2, -0.5, w - 0.5) - np.clip(x1, -0.5, w - 0.5)) * \
-        (np.clip(y2, -0.5, h - 0.5) - np.clip(y1, -0.5, h - 0.5)) / area
+    inside = (np.clip(x2, 0, w) - np.clip(x1, 0, w)) * (np.clip(y2, 0, h) - np.clip(y1, 0, h)) \
+        / area
     overlap = np.zeros(len(points))
     frames = points["frame"].to_numpy()
     bounds = np.flatnonzero(np.diff(frames)) + 1
@@ -293,7 +299,7 @@ def _gt_text(points: pd.DataFrame, w: int, h: int) -> str:
     x, y = points["x_px"], points["y_px"]
     left = x - points["box_w"] / 2
     top = y - points["box_h"] / 2
-    inside = (x >= -0.5) & (x < w - 0.5) & (y >= -0.5) & (y < h - 0.5)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
     conf = (inside & ~points["agglutinated"].astype(bool)
             & points["resolved"].astype(bool)).astype(int)
     lines = [
@@ -396,7 +402,8 @@ def simulate(out_dir: str | Path, cfg: SynthConfig = DEFAULT_CONFIG,
         if n > 1 else [0.0, 0.0],
         "kinematics_window_frames": KinematicsConfig().smoothing_window_frames,
         "in_focus_um": IN_FOCUS_UM,
-        "coordinates": "pixels, 0-based, pixel centres at integers, x = column; "
+        "coordinates": "pixels, x = column, pixel edges at integers (the image spans "
+                       "[0, width] x [0, height]; pixel (c, r) is centred at (c+0.5, r+0.5)); "
                        "gt.txt frames are 1-based, truth_points.csv frames 0-based",
         "config": dataclasses.asdict(cfg),
     }
