@@ -65,6 +65,8 @@ class LearnedConfig:
     device: str = "cpu"  # "cpu", or a CUDA device such as "cuda:0"
     min_um_per_px: float = 0.3  # frames finer than this are shrunk to it (training range)
     max_um_per_px: float = 1.2  # frames coarser than this are enlarged to it
+    min_head_um: float = 2.0  # "sperm" boxes whose longer side is shorter than this are
+    # dropped (a head is 4-5.5 µm long: specks, not heads); only with a stated scale; 0 = off
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class DetectorConfig:
     track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
     yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md)
-        default_factory=lambda: LearnedConfig(operating_confidence=0.15))
+        default_factory=lambda: LearnedConfig(operating_confidence=0.225))
     effdet: LearnedConfig = field(  # EfficientDet settings (operating point: its card)
         default_factory=lambda: LearnedConfig(operating_confidence=0.275))
 
@@ -94,7 +96,8 @@ class TrackerConfig:
     """
 
     name: str = "sort"  # registered tracker name: sort, bytetrack, botsort, trackpy
-    max_speed_um_s: float = 250.0  # fastest plausible head speed; gates association
+    max_speed_um_s: float = 350.0  # fastest plausible head speed between two frames (VCL
+    # of hyperactivated cells reaches ~300 µm/s, and the beat adds to it); gates association
     gate_min_um: float = 3.0  # association gate never smaller than this
     gate_sigma: float = 8.0  # sort: a track bridging a gap also needs a detection within
     # this many predicted std devs (0 = off)

@@ -200,3 +200,31 @@ def test_duplicate_answers_for_one_head_are_fused():
     np.testing.assert_allclose(boxes[0], [10.5, 10.25, 18.5, 16.25])  # score-weighted mean
     np.testing.assert_allclose(boxes[3], xyxy[2])
     assert len(merge_duplicates(xyxy[:0], conf[:0], cls[:0])[0]) == 0
+
+
+def test_boxes_too_small_for_a_head_are_dropped_only_with_a_stated_scale():
+    from detect_track.config import LearnedConfig
+    from detect_track.detectors.learned import finish, min_box_px
+
+    names = ("sperm", "cluster", "small_or_pinhead")
+    cfg = LearnedConfig(min_head_um=2.0)
+    np.testing.assert_allclose(min_box_px(names, 0.5, cfg, scale_known=True), [4.0, 0, 0])
+    assert not min_box_px(names, 0.5, cfg, scale_known=False).any()
+    assert not min_box_px(names, 0.5, LearnedConfig(min_head_um=0), scale_known=True).any()
+    xyxy = np.array([[50, 50, 53, 53], [60, 60, 63, 63], [0, 20, 3, 23], [70, 70, 76, 73.0]])
+    cls = np.array([0, 2, 0, 0])  # speck; pinhead; speck cut by the edge; a head
+    d = finish(xyxy, np.full(4, 0.9), cls, 1.0, (100, 100), 3,
+               min_side_px=min_box_px(names, 0.5, cfg, scale_known=True))
+    np.testing.assert_allclose(d.xyxy, xyxy[1:])
+    assert len(finish(xyxy, np.full(4, 0.9), cls, 1.0, (100, 100), 3)) == 4
+
+
+@pytest.mark.parametrize("name", ["yolo", "effdet"])
+def test_factories_apply_the_head_size_bound_only_to_stated_scales(name: str):
+    import dataclasses
+
+    stated = create_detector(name, Config(), dataclasses.replace(META, um_per_px_source="cli"))
+    assumed = create_detector(name, Config(), META)
+    head = stated.class_names.index("sperm")
+    assert stated.min_side_px[head] == pytest.approx(Config().detector.yolo.min_head_um / 0.7)
+    assert not assumed.min_side_px.any()

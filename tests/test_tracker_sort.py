@@ -69,12 +69,12 @@ def test_gap_longer_than_max_gap_splits():
 
 
 def test_gate_in_um_per_s_holds_at_any_fps():
-    # a jump of 6 µm in one frame is 300 µm/s at 50 fps (beyond the 250 µm/s gate)
-    # but only 54 µm/s at 9 fps
+    # a jump of 8 µm in one frame is 400 µm/s at 50 fps (beyond the 350 µm/s gate)
+    # but only 72 µm/s at 9 fps
     for fps, expect in ((50.0, {1, 2}), (9.0, {1})):
         t = tracker(fps=fps)
         t.update(dets((50, 50)))
-        ids = set(t.update(dets((56, 50))).tracker_id.tolist()) | {1}
+        ids = set(t.update(dets((58, 50))).tracker_id.tolist()) | {1}
         assert ids == expect
 
 
@@ -113,7 +113,7 @@ def test_tracks_do_not_jump_beyond_max_speed():
 
 def test_lost_still_cell_does_not_grab_a_distant_newcomer():
     # an immotile cell seen for 0.4 s vanishes; 3 frames later a cell appears 15 µm away:
-    # within the speed gate (250 µm/s x 0.08 s = 20 µm) but far outside the Kalman gate
+    # within the speed gate (350 µm/s x 0.08 s = 28 µm) but far outside the Kalman gate
     # (8 sigma is about 11 µm with a 1 µm measurement noise)
     def run(gate_sigma: float) -> set[int]:
         t = tracker(gate_sigma=gate_sigma, measurement_noise_um=1.0)

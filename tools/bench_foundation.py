@@ -113,7 +113,7 @@ def main() -> int:
     cmd = "python tools/bench_foundation.py " + " ".join(sys.argv[1:])
     text = f"""# Foundation benchmark: classical detector + SORT on simulated videos
 
-Reproduce: `.venv/bin/{cmd.strip()}` (about 5 minutes on 2 cores).
+Reproduce: `.venv/bin/{cmd.strip()}` (about 2 minutes on 2 cores).
 
 Date: {dt.date.today().isoformat()}; machine: {platform.machine()}, {os.cpu_count()} cores,
 Python {platform.python_version()}. Ten simulated 640x480, 10 s videos, seeds {args.seeds}

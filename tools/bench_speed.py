@@ -340,6 +340,13 @@ def _tree_memory(proc: Any) -> int:
     return total
 
 
+def _yolo_operating() -> float:
+    """The shipped YOLO's raw operating point (``detector.yolo.operating_confidence``)."""
+    from detect_track.config import Config
+
+    return Config().detector.yolo.operating_confidence
+
+
 def _engine(res: dict) -> str:
     """The backend and, for ONNX, the runtime that ran it."""
     runtime = res.get("runtime")
@@ -794,7 +801,8 @@ def report(ctx: dict) -> str:
             f"it reports {ul['boxes_per_frame']:.1f} boxes per frame and {ul['n_tracks']} "
             "track ids: `track` returns only the boxes ByteTrack keeps, and its default "
             "thresholds (0.25 for the first association and to start a track) are above this "
-            "model's raw operating point (0.15), so it follows fewer cells than detect-track.")
+            f"model's raw operating point ({_yolo_operating():g}), so it follows fewer cells "
+            "than detect-track.")
     tp = r.get("trackpy") or {}
     if "frames" in tp:
         s = ctx["trackpy"]

@@ -138,7 +138,8 @@ def detect_video(video: Path, um_per_px: float, fps: float) -> pd.DataFrame:
 
     cfg = load_config()
     src = FrameSource(video)
-    meta = VideoMeta(str(video), fps, len(src), src.info.width_px, src.info.height_px, um_per_px)
+    meta = VideoMeta(str(video), fps, len(src), src.info.width_px, src.info.height_px, um_per_px,
+                     "config", "config")
     det = create_detector(cfg.detector.name, cfg, meta)
     parts = []
     for index, frame in src:

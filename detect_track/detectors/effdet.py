@@ -26,6 +26,7 @@ from detect_track.detectors.learned import (
     batches,
     finish,
     magnification_scale,
+    min_box_px,
     resolve_weights,
 )
 from detect_track.errors import ConfigError
@@ -123,11 +124,13 @@ class EffdetDetector(LearnedDetector):
     Args:
         cfg: Learned-detector settings (weights, thresholds, device, magnification range).
         um_per_px: Micrometres per pixel of the frames to come.
+        scale_known: Whether ``um_per_px`` was stated (not assumed): only then are
+            boxes too small for a head dropped (``cfg.min_head_um``).
     """
 
     name = "effdet"
 
-    def __init__(self, cfg: LearnedConfig, um_per_px: float) -> None:
+    def __init__(self, cfg: LearnedConfig, um_per_px: float, scale_known: bool = True) -> None:
         self._torch = require("torch")
         self.cfg = cfg
         self.weights = resolve_weights(cfg.weights, DEFAULT_WEIGHTS, ".pt")
@@ -143,6 +146,7 @@ class EffdetDetector(LearnedDetector):
         self._benches: dict[tuple[int, int], Any] = {}
         self.stride = 2 ** int(self.arch.get("max_level", 7))
         self.scale = magnification_scale(um_per_px, cfg)
+        self.min_side_px = min_box_px(self.class_names, um_per_px, cfg, scale_known)
         self._threads = torch_threads()
 
     def _bench(self, size: tuple[int, int]) -> Any:
@@ -170,10 +174,11 @@ class EffdetDetector(LearnedDetector):
                 d = d[d[:, 4] >= max(self.cfg.confidence, 1e-6)]  # drops the zero padding
                 out[i] = finish(d[:, :4], d[:, 4], d[:, 5].astype(np.int64) - 1, self.scale,
                                 frames[i].shape[:2], len(self.class_names),
-                                self.cfg.operating_confidence)
+                                self.cfg.operating_confidence, min_side_px=self.min_side_px)
         return out
 
 
 @register_detector("effdet")
 def _make_effdet(cfg: Config, meta: VideoMeta) -> EffdetDetector:
-    return EffdetDetector(cfg.detector.effdet, meta.um_per_px)
+    return EffdetDetector(cfg.detector.effdet, meta.um_per_px,
+                          scale_known=meta.um_per_px_source != "default")

@@ -98,6 +98,26 @@ def magnification_scale(um_per_px: float, cfg: LearnedConfig) -> float:
     return float(um_per_px / target)
 
 
+#: Classes whose boxes must be at least a head long (``LearnedConfig.min_head_um``).
+HEAD_CLASSES = ("sperm",)
+
+
+def min_box_px(class_names: tuple[str, ...], um_per_px: float, cfg: LearnedConfig,
+               scale_known: bool) -> np.ndarray:
+    """Shortest allowed longer box side per class, in frame pixels ``(n_classes,)``.
+
+    A sperm head is 4-5.5 µm long (WHO), so a ``sperm`` box whose longer side is under
+    ``cfg.min_head_um`` is a speck of debris or stain, whatever its score; at 0.3 µm/px
+    that is 6.7 px. Only a stated scale can say so: with an assumed one (``scale_known``
+    false) and for the other classes (pinheads, clusters, other cell types) the bound is 0.
+    """
+    out = np.zeros(len(class_names))
+    if scale_known and cfg.min_head_um > 0 and um_per_px > 0:
+        out[[i for i, n in enumerate(class_names) if n in HEAD_CLASSES]] = \
+            cfg.min_head_um / um_per_px
+    return out
+
+
 def to_bgr(frame: np.ndarray) -> np.ndarray:
     """A frame ``(H, W)``, ``(H, W, 1|3|4)``, uint8 or uint16, as 8-bit gray BGR ``(H, W, 3)``.
 
@@ -216,13 +236,15 @@ def merge_duplicates(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray
 
 def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
            shape: tuple[int, int], n_classes: int, operating: float = 0.5,
-           merge: bool = False) -> Detections:
+           merge: bool = False, min_side_px: np.ndarray | None = None) -> Detections:
     """Detections in original-frame pixels from boxes in (resized) model pixels.
 
     Boxes are mapped back by ``1 / scale``, clipped to the frame ``shape = (H, W)``;
     boxes whose centre lies in the padding are dropped, as are unknown class ids; with
     ``merge`` (models without NMS), answers that share a head are fused
-    (:func:`merge_duplicates`). Scores are calibrated with :func:`calibrate`.
+    (:func:`merge_duplicates`); boxes whose longer side is under ``min_side_px[class]``
+    (``(n_classes,)`` frame pixels, :func:`min_box_px`) are dropped unless they touch the
+    frame edge, where a head may be cut. Scores are calibrated with :func:`calibrate`.
     """
     h, w = shape
     if len(xyxy) == 0:
@@ -235,6 +257,11 @@ def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
         xyxy, score, cls = merge_duplicates(xyxy, score, cls)
     xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
     xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+    if min_side_px is not None and np.any(min_side_px > 0):
+        long_side = np.maximum(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1])
+        at_edge = (xyxy[:, :2].min(axis=1) <= 1) | (xyxy[:, 2] >= w - 1) | (xyxy[:, 3] >= h - 1)
+        keep = at_edge | (long_side >= np.asarray(min_side_px)[cls])
+        xyxy, score, cls = xyxy[keep], score[keep], cls[keep]
     return Detections(xyxy=xyxy, confidence=calibrate(score, operating), class_id=cls)
 
 

@@ -28,6 +28,7 @@ from detect_track.detectors.learned import (
     batches,
     finish,
     magnification_scale,
+    min_box_px,
     resolve_model,
 )
 from detect_track.ml import OpenVinoModel, onnx_session, openvino_available, torch_threads
@@ -81,6 +82,8 @@ class YoloOnnxDetector(LearnedDetector):
         um_per_px: Micrometres per pixel of the frames to come.
         default_weights: Name of the shipped model (``yolo-sperm``).
         runtime: ``onnxruntime``, ``openvino``, or ``auto`` (OpenVINO when installed).
+        scale_known: Whether ``um_per_px`` was stated (not assumed): only then are
+            boxes too small for a head dropped (``cfg.min_head_um``).
 
     Raises:
         ConfigError: The runtime missing, or no ``.onnx`` model for the weights.
@@ -90,7 +93,7 @@ class YoloOnnxDetector(LearnedDetector):
     backend = "onnx"
 
     def __init__(self, cfg: LearnedConfig, um_per_px: float, default_weights: str,
-                 runtime: str = "auto") -> None:
+                 runtime: str = "auto", scale_known: bool = True) -> None:
         self.cfg = cfg
         self.weights = resolve_model(cfg.weights, default_weights, "onnx")
         if runtime == "auto":
@@ -112,6 +115,7 @@ class YoloOnnxDetector(LearnedDetector):
         self.class_names: tuple[str, ...] = tuple(str(names[i]) for i in sorted(names))
         self.stride = max(32, int(_literal(meta.get("stride"), 32)))
         self.scale = magnification_scale(um_per_px, cfg)
+        self.min_side_px = min_box_px(self.class_names, um_per_px, cfg, scale_known)
         self._single: Any = None  # single-threaded ONNX Runtime session, made on use
 
     def _run(self, session: Any, blob: np.ndarray) -> np.ndarray:
@@ -173,7 +177,7 @@ class YoloOnnxDetector(LearnedDetector):
                                                self.cfg.max_det)
                 out[i] = finish(xyxy, score, cls, self.scale, frames[i].shape[:2],
                                 len(self.class_names), self.cfg.operating_confidence,
-                                merge=True)
+                                merge=True, min_side_px=self.min_side_px)
         return out
 
 

@@ -21,6 +21,7 @@ from detect_track.detectors.learned import (
     batches,
     finish,
     magnification_scale,
+    min_box_px,
     resolve_weights,
 )
 from detect_track.errors import ConfigError
@@ -36,12 +37,14 @@ class YoloDetector(LearnedDetector):
     Args:
         cfg: Learned-detector settings (weights, thresholds, device, magnification range).
         um_per_px: Micrometres per pixel of the frames to come.
+        scale_known: Whether ``um_per_px`` was stated (not assumed): only then are
+            boxes too small for a head dropped (``cfg.min_head_um``).
     """
 
     name = "yolo"
     backend = "torch"
 
-    def __init__(self, cfg: LearnedConfig, um_per_px: float) -> None:
+    def __init__(self, cfg: LearnedConfig, um_per_px: float, scale_known: bool = True) -> None:
         prepare_ultralytics()
         import torch
         from ultralytics import YOLO
@@ -56,6 +59,7 @@ class YoloDetector(LearnedDetector):
         self.class_names: tuple[str, ...] = tuple(str(names[i]) for i in sorted(names))
         self.stride = max(32, int(max(self._model.model.stride)))
         self.scale = magnification_scale(um_per_px, cfg)
+        self.min_side_px = min_box_px(self.class_names, um_per_px, cfg, scale_known)
         self._threads = torch_threads()
         self._torch = torch
 
@@ -74,7 +78,8 @@ class YoloDetector(LearnedDetector):
                 out[i] = finish(b.xyxy.cpu().numpy(), b.conf.cpu().numpy(),
                                 b.cls.cpu().numpy().astype(np.int64), self.scale,
                                 frames[i].shape[:2], len(self.class_names),
-                                self.cfg.operating_confidence, merge=True)
+                                self.cfg.operating_confidence, merge=True,
+                                min_side_px=self.min_side_px)
         return out
 
 
@@ -89,9 +94,10 @@ def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
     from detect_track.detectors.onnx_yolo import YoloOnnxDetector
 
     yolo = cfg.detector.yolo
+    known = meta.um_per_px_source != "default"
     path = resolve_model(yolo.weights, DEFAULT_WEIGHTS, cfg.detector.backend)
     yolo = dataclasses.replace(yolo, weights=str(path))
     if path.suffix == ".onnx":
         return YoloOnnxDetector(yolo, meta.um_per_px, DEFAULT_WEIGHTS,
-                                cfg.detector.onnx_runtime)
-    return YoloDetector(yolo, meta.um_per_px)
+                                cfg.detector.onnx_runtime, scale_known=known)
+    return YoloDetector(yolo, meta.um_per_px, scale_known=known)
