@@ -109,6 +109,8 @@ class TrackerConfig:
     new_track_min_distance_um: float = 5.0  # sort: ... but not this close to a linked one
     # (about a head length: a second answer on the same cell, e.g. its midpiece)
     min_confidence: float = 0.1  # weaker ones (down to this) can only extend existing tracks
+    weak_penalty_um: float = 2.0  # sort: association cost added to such a weak detection
+    # (µm): it wins a track only when this much closer than a confident one
     min_confident_fraction: float = 0.5  # tracks with fewer confident detections are dropped
     satellite_radius_um: float = 10.0  # a track this close to a stronger one ...
     satellite_fraction: float = 0.6  # ... in this fraction of its frames is a tail or duplicate

@@ -157,3 +157,17 @@ def test_fresh_track_wins_a_near_tie():
     # with B's prediction as close as A's penalty for coasting, B takes the detection
     a_id, got = _coasting_scene(passer_offset_um=1.0, coast_penalty_um_s=100.0)
     assert got != a_id
+
+
+def test_a_faint_cell_beside_a_bright_one_keeps_its_identity():
+    # A (y=0) and B (y=6 µm) side by side; then A turns faint, right on its prediction,
+    # while B's confident detection lands a little nearer A (y=2.8). A confident-first
+    # stage would hand it to A and swap the two; one assignment with a penalty for the
+    # faint detection keeps both
+    t = tracker()
+    for _ in range(5):
+        out = t.update(dets((10, 0), (10, 6)))
+    a_id, b_id = out.tracker_id.tolist()
+    d = Detections.from_centroids(np.array([[10.0, 0.0], [10.0, 2.8]]),
+                                  confidence=np.array([0.2, 0.9]))
+    assert t.update(d).tracker_id.tolist() == [a_id, b_id]

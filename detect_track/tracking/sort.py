@@ -118,13 +118,15 @@ class SortTracker:
         return cost
 
     def update(self, detections: Detections) -> Detections:
-        """Associate one frame's detections with the tracks, in two stages.
+        """Associate one frame's detections with the tracks in one optimal assignment.
 
-        Stage 1 matches confident detections (score >= ``high_confidence``) to all tracks,
-        those seen in the previous frame and those bridging a gap (whose cost carries the
-        coasting penalty); stage 2 matches weaker detections
-        (>= ``min_confidence``) to the tracks still unmatched (ByteTrack's idea: a faint or
-        defocused head keeps its track alive, but cannot start one). Unmatched confident
+        All tracks (those seen in the previous frame and those bridging a gap, whose cost
+        carries the coasting penalty) meet all detections down to ``min_confidence``; a
+        weaker detection (score < ``high_confidence``) costs ``weak_penalty_um`` more, so
+        it wins only when clearly closer. Like ByteTrack's second stage, a faint or
+        defocused head keeps its track alive but cannot start one; unlike a strict
+        confident-first stage, two cells crossing, one of them faint, are not swapped
+        because the confident detection went to the wrong one first. Unmatched confident
         detections start new tracks, unless they lie within ``new_track_min_distance_um``
         of a detection already linked (a second answer on the same cell); unmatched weak
         ones are dropped; tracks unseen for longer than ``max_gap_s`` end.
@@ -146,21 +148,13 @@ class SortTracker:
             pred = self._kf.position
             S = (self._kf.innovation_cov()
                  if self.cfg.association == "mahalanobis" or self.cfg.gate_sigma > 0 else None)
-            rows_all, cols_all = [], []
-            free = np.ones(len(dets), bool)
-            for det_ok in (strong, ~strong):
-                tracks = np.flatnonzero(~matched)
-                det_sel = np.flatnonzero(det_ok & free)
-                if len(det_sel) == 0 or len(tracks) == 0:
-                    continue
-                r, c = assign(self._cost(tracks, z[det_sel], pred, S))
-                r, c = tracks[r], det_sel[c]
+            tracks = np.arange(n_t)
+            cost = self._cost(tracks, z, pred, S)
+            weak = ~strong & (cost < INFEASIBLE)
+            cost[weak] += self.cfg.weak_penalty_um
+            r, c = assign(cost)
+            if len(r):
                 matched[r] = True
-                free[c] = False
-                rows_all.append(r)
-                cols_all.append(c)
-            if rows_all:
-                r, c = np.concatenate(rows_all), np.concatenate(cols_all)
                 self._kf.update(r, z[c])
                 self._last_um[r] = z[c]
                 ids[c] = self._ids[r]
