@@ -555,7 +555,8 @@ def cmd_train(argv: Sequence[str]) -> int:
     p.add_argument("--arch", metavar="NAME|YAML", help="network yaml (see above)")
     p.add_argument("--resize", action="store_true",
                    help="yolo: resize images to --imgsz instead of tiling them")
-    p.add_argument("--init", metavar="WEIGHTS", help="yolo: start from these weights")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="yolo / effdet: start from these weights (fine-tuning)")
     p.add_argument("--n-images", type=int, help="smears: training images (default 320; "
                    "validation and test get 1/8 and 1/6 of that)")
     p.add_argument("--kind", choices=["testicular", "slide"], default="testicular",
@@ -624,6 +625,8 @@ def cmd_train(argv: Sequence[str]) -> int:
             values["arch_yaml"] = _arch_path(args.arch)
         if "device" in values and values["device"].isdigit():
             values["device"] = f"cuda:{values['device']}"
+        if args.init:
+            values["init_weights"] = args.init
         best = train_effdet(args.path, args.out, EffdetTrainSettings(**values), log=say)
     print(best)
     return 0

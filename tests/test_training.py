@@ -6,6 +6,7 @@ accuracy lives in benchmarks/detection.md.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,28 @@ def test_effdet_trains_one_epoch_via_cli_and_loads(tiny_dataset: Path, tmp_path:
     det = EffdetDetector(LearnedConfig(weights=str(best)), um_per_px=0.7)
     assert det.class_names == ("sperm", "cluster", "small_or_pinhead")
     assert det.detect(np.full((96, 96), 100, np.uint8)).xyxy.shape[1] == 4
+    # fine-tuning starts from those weights: every tensor fits the same network
+    assert main(["train", "effdet", str(tiny_dataset.parent), "--out", str(tmp_path / "f"),
+                 "--epochs", "1", "--batch", "2", "--imgsz", "128", "--init", str(best)]) == 0
+    err = capsys.readouterr().err
+    assert "started from" in err
+    n_fit, n_all = re.search(r"\((\d+) of (\d+) tensors\)", err).groups()
+    assert n_fit == n_all
+    # a file that is not an EfficientDet checkpoint is refused in one line
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a checkpoint")
+    assert main(["train", "effdet", str(tiny_dataset.parent), "--out", str(tmp_path / "g"),
+                 "--epochs", "1", "--init", str(bogus), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load EfficientDet weights" in err and "Traceback" not in err
+    # weights of another network are refused
+    import torch
+
+    from detect_track.errors import ConfigError
+    from detect_track.training.effdet import _load_init
+
+    with pytest.raises(ConfigError, match="does not fit"):
+        _load_init(torch.nn.Linear(2, 2), str(best), "other.yaml", None)
 
 
 def test_train_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -54,8 +54,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="")
     ap.add_argument("--init", default="",
-                    help="YOLO only: continue from these weights (e.g. the shipped file)")
-    ap.add_argument("--lr0", type=float, default=0.004, help="initial learning rate")
+                    help="continue from these weights (e.g. the shipped file)")
+    ap.add_argument("--lr0", type=float, default=None,
+                    help="initial learning rate (default: yolo 0.004, effdet 0.003)")
     ap.add_argument("--no-copy", action="store_true", help="do not overwrite weights/")
     args = ap.parse_args()
     data = ensure_dataset()
@@ -73,7 +74,7 @@ def main() -> None:
                           YoloTrainSettings(
                               epochs=args.epochs, patience=10, imgsz=512, batch=args.batch,
                               close_mosaic=max(1, args.epochs // 4),
-                              device=args.device, lr0=args.lr0, tile=True, scale=0.2,
+                              device=args.device, lr0=args.lr0 or 0.004, tile=True, scale=0.2,
                               init_weights=args.init,
                               model_yaml=str(ROOT / "detect_track" / "models"
                                              / "yolo-testis-p2.yaml")),
@@ -86,6 +87,8 @@ def main() -> None:
                             EffdetTrainSettings(
                                 epochs=args.epochs, patience=4, imgsz=384, batch=args.batch,
                                 samples_per_epoch=2 * N_TRAIN, device=args.device,
+                                lr=args.lr0 or 3e-3,
+                                init_weights=args.init,
                                 arch_yaml=str(ROOT / "detect_track" / "models"
                                               / "effdet-testis.yaml")),
                             log=log)

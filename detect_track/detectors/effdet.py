@@ -39,7 +39,7 @@ CHECKPOINT_FORMAT = "detect-track-effdet/1"
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 # keys of the preset that are not effdet config keys
-_LOCAL_KEYS = ("base", "match_threshold")
+_LOCAL_KEYS = ("base", "match_threshold", "anchors_per_object")
 
 
 def load_arch(path: str | Path = ARCH_YAML) -> dict[str, Any]:
@@ -91,7 +91,12 @@ def effdet_config(arch: dict[str, Any], image_size: tuple[int, int]) -> Any:
 def build_model(arch: dict[str, Any], image_size: tuple[int, int], task: str) -> Any:
     """Create an untrained effdet model wrapped in its ``train`` or ``predict`` bench.
 
-    For ``train`` the anchor labeler uses the preset's looser ``match_threshold``.
+    For ``train`` the anchor labeler uses the preset's looser ``match_threshold`` and, with
+    ``anchors_per_object: K`` in the preset, matches at least K anchors to every object
+    (:mod:`detect_track.training.anchors`).
+
+    Raises:
+        ConfigError: On an invalid preset.
     """
     import warnings
 
@@ -105,10 +110,33 @@ def build_model(arch: dict[str, Any], image_size: tuple[int, int], task: str) ->
     if task == "train":
         from effdet.anchors import AnchorLabeler
 
+        threshold = float(arch.get("match_threshold", 0.5))
         bench.anchor_labeler = AnchorLabeler(bench.anchors, cfg.num_classes,
-                                             match_threshold=float(arch.get("match_threshold",
-                                                                            0.5)))
+                                             match_threshold=threshold)
+        k = arch.get("anchors_per_object", 0)
+        if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+            raise ConfigError(f"anchors_per_object must be an integer >= 0, not {k!r}")
+        if k:
+            from detect_track.training.anchors import use_topk_matching
+
+            use_topk_matching(bench.anchor_labeler, threshold, k)
     return bench
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a detect-track EfficientDet checkpoint (architecture, class names, state dict).
+
+    Raises:
+        ConfigError: If the file cannot be read or is not such a checkpoint.
+    """
+    torch = require("torch")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any loader failure is one message
+        raise ConfigError(f"cannot load EfficientDet weights {path}: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(f"{path} is not a detect-track EfficientDet checkpoint")
+    return ckpt
 
 
 def normalise(images: np.ndarray) -> np.ndarray:
@@ -134,12 +162,7 @@ class EffdetDetector(LearnedDetector):
         self._torch = require("torch")
         self.cfg = cfg
         self.weights = resolve_weights(cfg.weights, DEFAULT_WEIGHTS, ".pt")
-        try:
-            ckpt = self._torch.load(self.weights, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any loader failure is one message
-            raise ConfigError(f"cannot load EfficientDet weights {self.weights}: {exc}") from exc
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"{self.weights} is not a detect-track EfficientDet checkpoint")
+        ckpt = read_checkpoint(self.weights)
         self.arch: dict[str, Any] = ckpt["arch"]
         self.class_names: tuple[str, ...] = tuple(ckpt["class_names"])
         self._state = ckpt["state_dict"]

@@ -42,6 +42,9 @@ class EffdetTrainSettings:
         seed: Random seed.
         arch_yaml: Architecture preset.
         fraction: Fraction of the training images used (smoke runs).
+        init_weights: Start from this detect-track EfficientDet checkpoint (fine-tuning):
+            every tensor whose name and shape fit the preset's network is loaded (a
+            different number of classes leaves only the class head untrained).
     """
 
     epochs: int = 12
@@ -55,6 +58,7 @@ class EffdetTrainSettings:
     seed: int = 0
     arch_yaml: str = str(ARCH_YAML)
     fraction: float = 1.0
+    init_weights: str = ""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.patience < 1 or self.imgsz < 32:
@@ -130,7 +134,10 @@ def train_effdet(data: str | Path, out_dir: str | Path,
         train = [train[i] for i in sorted(keep)]
         val = val[:max(1, int(len(val) * settings.fraction))] if val else val
     size = settings.imgsz
-    bench = build_model(arch, (size, size), "train").to(settings.device)
+    bench = build_model(arch, (size, size), "train")
+    if settings.init_weights:
+        _load_init(bench.model, settings.init_weights, settings.arch_yaml, log)
+    bench = bench.to(settings.device)
     opt = torch.optim.AdamW(bench.parameters(), lr=settings.lr,
                             weight_decay=settings.weight_decay)
     per_epoch = settings.samples_per_epoch or len(train)
@@ -185,6 +192,24 @@ def train_effdet(data: str | Path, out_dir: str | Path,
         if epoch - best_epoch >= settings.patience:
             break
     return out / "best.pt"
+
+
+def _load_init(model: object, path: str, arch_yaml: str,
+               log: Callable[[str], None] | None) -> None:
+    """Load the tensors of checkpoint ``path`` that fit ``model`` (names and shapes)."""
+    from detect_track.detectors.effdet import read_checkpoint
+
+    if not Path(path).is_file():
+        raise InputError(f"initial weights not found: {path}")
+    own = model.state_dict()  # type: ignore[attr-defined]
+    fit = {k: v for k, v in read_checkpoint(path)["state_dict"].items()
+           if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    if len(fit) < len(own) // 2:
+        raise ConfigError(f"{path} does not fit the network of {arch_yaml} "
+                          f"({len(fit)} of {len(own)} tensors match): give its --arch")
+    model.load_state_dict(fit, strict=False)  # type: ignore[attr-defined]
+    if log is not None:
+        log(f"started from {path} ({len(fit)} of {len(own)} tensors)")
 
 
 def _val_loss(bench: object, val: list[Sample], size: int, seed: int,
