@@ -67,6 +67,9 @@ class LearnedConfig:
     max_um_per_px: float = 1.2  # frames coarser than this are enlarged to it
     min_head_um: float = 2.0  # "sperm" boxes whose longer side is shorter than this are
     # dropped (a head is 4-5.5 µm long: specks, not heads); only with a stated scale; 0 = off
+    tta_views: int = 1  # views fused per image: 1 = the image only, 4 = and its flips, 8 = and
+    # its 90° rotations (detectors/views.py): better AP on stills, N times the detection time;
+    # operating_confidence then refers to the fused score (calibrate with the views on)
 
 
 @dataclass(frozen=True)

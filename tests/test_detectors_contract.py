@@ -22,9 +22,10 @@ from detect_track.types import Detections, VideoMeta
 SAMPLE = Path(__file__).resolve().parent.parent / "datasets" / "samples" / "sim_phase_contrast"
 META = VideoMeta(path="x", fps=50.0, n_frames=10, width_px=640, height_px=480, um_per_px=0.7)
 DETECTORS = available_detectors()
-#: (detector, backend): YOLO runs on both of its backends.
-CASES = [(name, "auto") for name in DETECTORS if name != "yolo"] + [("yolo", "onnx"),
-                                                                    ("yolo", "torch")]
+#: (detector, backend, test-time views): YOLO runs on both of its backends, and once
+#: fused over 8 flipped / transposed views (detectors/views.py), which must keep the contract.
+CASES = [(name, "auto", 1) for name in DETECTORS if name != "yolo"] + [
+    ("yolo", "onnx", 1), ("yolo", "torch", 1), ("yolo", "onnx", 8)]
 
 
 def test_registry_lists_all_three():
@@ -36,12 +37,16 @@ def sample_frames() -> list[np.ndarray]:
     return [f for i, f in FrameSource(SAMPLE / "video.mp4") if i < 3]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[f"{n}-{b}" for n, b in CASES])
+@pytest.fixture(scope="module", params=CASES,
+                ids=[f"{n}-{b}" + (f"-{v}views" if v > 1 else "") for n, b, v in CASES])
 def detector(request: pytest.FixtureRequest) -> Detector:
     from detect_track.config import load_config
 
-    name, backend = request.param
-    return create_detector(name, load_config(None, {"detector.backend": backend}), META)
+    name, backend, views = request.param
+    overrides = {"detector.backend": backend}
+    if views > 1:
+        overrides[f"detector.{name}.tta_views"] = views
+    return create_detector(name, load_config(None, overrides), META)
 
 
 def _inside(d: Detections, shape: tuple[int, ...]) -> bool:

@@ -67,6 +67,8 @@ def main() -> None:
     def log(m: str) -> None:
         print(f"{time.time() - t0:6.0f} s  {m}", flush=True)
 
+    # Learning rate: the settings' own default unless --lr0 is given.
+    lr_kw = {} if args.lr0 is None else {"lr0" if args.model == "yolo" else "lr": args.lr0}
     if args.model == "yolo":
         from detect_track.training.yolo import YoloTrainSettings, train_yolo
 
@@ -74,7 +76,7 @@ def main() -> None:
                           YoloTrainSettings(
                               epochs=args.epochs, patience=10, imgsz=512, batch=args.batch,
                               close_mosaic=max(1, args.epochs // 4),
-                              device=args.device, lr0=args.lr0 or 0.004, tile=True, scale=0.2,
+                              device=args.device, tile=True, scale=0.2, **lr_kw,
                               init_weights=args.init,
                               model_yaml=str(ROOT / "detect_track" / "models"
                                              / "yolo-testis-p2.yaml")),
@@ -87,7 +89,7 @@ def main() -> None:
                             EffdetTrainSettings(
                                 epochs=args.epochs, patience=4, imgsz=384, batch=args.batch,
                                 samples_per_epoch=2 * N_TRAIN, device=args.device,
-                                lr=args.lr0 or 3e-3,
+                                **lr_kw,
                                 init_weights=args.init,
                                 arch_yaml=str(ROOT / "detect_track" / "models"
                                               / "effdet-testis.yaml")),

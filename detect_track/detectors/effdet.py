@@ -202,6 +202,9 @@ class EffdetDetector(LearnedDetector):
 
 
 @register_detector("effdet")
-def _make_effdet(cfg: Config, meta: VideoMeta) -> EffdetDetector:
-    return EffdetDetector(cfg.detector.effdet, meta.um_per_px,
-                          scale_known=meta.um_per_px_source != "default")
+def _make_effdet(cfg: Config, meta: VideoMeta) -> LearnedDetector:
+    from detect_track.detectors.views import with_views
+
+    known = meta.um_per_px_source != "default"
+    return with_views(lambda c: EffdetDetector(c, meta.um_per_px, scale_known=known),
+                      cfg.detector.effdet)

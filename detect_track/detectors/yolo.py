@@ -92,12 +92,14 @@ def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
     """
     from detect_track.detectors.learned import resolve_model
     from detect_track.detectors.onnx_yolo import YoloOnnxDetector
+    from detect_track.detectors.views import with_views
 
     yolo = cfg.detector.yolo
     known = meta.um_per_px_source != "default"
     path = resolve_model(yolo.weights, DEFAULT_WEIGHTS, cfg.detector.backend)
     yolo = dataclasses.replace(yolo, weights=str(path))
     if path.suffix == ".onnx":
-        return YoloOnnxDetector(yolo, meta.um_per_px, DEFAULT_WEIGHTS,
-                                cfg.detector.onnx_runtime, scale_known=known)
-    return YoloDetector(yolo, meta.um_per_px, scale_known=known)
+        return with_views(lambda c: YoloOnnxDetector(c, meta.um_per_px, DEFAULT_WEIGHTS,
+                                                     cfg.detector.onnx_runtime,
+                                                     scale_known=known), yolo)
+    return with_views(lambda c: YoloDetector(c, meta.um_per_px, scale_known=known), yolo)
