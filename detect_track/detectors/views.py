@@ -25,6 +25,7 @@ import numpy as np
 from detect_track.config import LearnedConfig
 from detect_track.detectors.learned import DUPLICATE_FRACTION, LearnedDetector, calibrate
 from detect_track.errors import ConfigError
+from detect_track.eval.boxes import box_iou
 from detect_track.types import Detections
 
 #: Accepted values of ``detector.<name>.tta_views``.
@@ -74,15 +75,6 @@ def unview_boxes(xyxy: np.ndarray, view: tuple[bool, bool, bool],
     return b
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of one box ``(4,)`` with boxes ``(N, 4)``."""
-    iw = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    return inter / np.maximum(union, 1e-9)
-
-
 def fuse_views(xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, view: np.ndarray,
                n_views: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted box fusion of the answers of ``n_views`` views of one image.
@@ -115,7 +107,7 @@ def fuse_views(xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, view: np.nd
             continue
         cand = np.flatnonzero(free & (c == c[i]))
         near = np.hypot(*(centre[cand] - centre[i]).T) < DUPLICATE_FRACTION * side[i]
-        group = cand[(_iou(b[i], b[cand]) >= FUSE_IOU) | near]
+        group = cand[(box_iou(b[i], b[cand])[0] >= FUSE_IOU) | near]
         free[group] = False
         best = np.zeros(n_views)
         np.maximum.at(best, v[group], s[group])
