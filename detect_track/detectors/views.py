@@ -137,7 +137,6 @@ class ViewFusion(LearnedDetector):
         self.operating = operating
         self.name: str = base.name  # type: ignore[attr-defined]
         self.class_names: tuple[str, ...] = base.class_names  # type: ignore[attr-defined]
-        self.weights = getattr(base, "weights", None)
 
     def detect_batch(self, frames: Iterable[np.ndarray]) -> list[Detections]:
         """Detect in several frames ``(H, W[, C])``; boxes in frame pixels."""
