@@ -186,17 +186,60 @@ def calibrate(score: np.ndarray, operating: float) -> np.ndarray:
                     0.5 + 0.5 * (s - operating) / (1.0 - operating))
 
 
+def duplicate_groups(xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray,
+                     min_iou: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Group the answers that share one object, greedily, strongest first.
+
+    Each box still free absorbs every weaker free box of its class whose centre lies
+    closer to its own than ``DUPLICATE_FRACTION`` of its shorter side (and, with
+    ``min_iou``, every one that overlaps it by at least that IoU).
+
+    Args:
+        xyxy: Boxes ``(N, 4)``.
+        score: Scores ``(N,)``.
+        cls: Class ids ``(N,)``.
+        min_iou: Also group boxes overlapping at least this much; None: centres only.
+
+    Returns:
+        ``order`` ``(N,)``: the boxes' indices, strongest first, and ``owner`` ``(N,)``:
+        for each position of ``order``, the position of its group's strongest box.
+    """
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(score, np.float64).reshape(-1), kind="stable")
+    b, c = b[order], np.asarray(cls, np.int64).reshape(-1)[order]
+    n = len(b)
+    owner = np.arange(n)
+    if n < 2:
+        return order, owner
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    side = np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+    dist = np.hypot(cx[:, None] - cx[None, :], cy[:, None] - cy[None, :])
+    clash = dist < DUPLICATE_FRACTION * side[:, None]
+    if min_iou is not None:
+        # here, not at the top: detect_track.eval pulls in pandas and trackeval
+        from detect_track.eval.boxes import box_iou
+
+        clash |= box_iou(b, b) >= min_iou
+    clash &= c[:, None] == c[None, :]
+    np.fill_diagonal(clash, False)
+    for i in np.flatnonzero(clash.any(axis=1)):
+        if owner[i] == i:  # i is still its own box: it absorbs the weaker free ones
+            members = np.flatnonzero(clash[i, i + 1:]) + i + 1
+            members = members[owner[members] == members]
+            owner[members] = i
+    return order, owner
+
+
 def merge_duplicates(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One box per object: fuse the answers that share a head into one.
 
     Small heads give boxes of a few pixels, where two answers for the same head can
     overlap little (IoU NMS keeps both) yet share the head; the end-to-end YOLO head has no
-    NMS at all. Greedy, strongest first: every weaker box of the same class whose centre
-    lies closer to a stronger box's centre than ``DUPLICATE_FRACTION`` of that box's
-    shorter side joins it; the fused box is the score-weighted mean of its members (as in
-    weighted box fusion) and keeps the strongest score. Adjacent heads lie about a head
-    width apart and stay separate.
+    NMS at all. The answers are grouped by :func:`duplicate_groups` (centres closer than
+    ``DUPLICATE_FRACTION`` of the stronger box's shorter side); the fused box is the
+    score-weighted mean of its members (as in weighted box fusion) and keeps the strongest
+    score. Adjacent heads lie about a head width apart and stay separate.
 
     Args:
         xyxy: Boxes ``(N, 4)``.
@@ -206,25 +249,11 @@ def merge_duplicates(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray
     Returns:
         Boxes ``(K, 4)``, scores ``(K,)`` and class ids ``(K,)``, K <= N, strongest first.
     """
-    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
-    conf = np.asarray(conf, np.float64).reshape(-1)
-    cls = np.asarray(cls, np.int64).reshape(-1)
-    order = np.argsort(-conf, kind="stable")
-    b, s, c = xyxy[order], conf[order], cls[order]
+    order, owner = duplicate_groups(xyxy, conf, cls)
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)[order]
+    s = np.asarray(conf, np.float64).reshape(-1)[order]
+    c = np.asarray(cls, np.int64).reshape(-1)[order]
     n = len(b)
-    if n < 2:
-        return b, s, c
-    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-    side = np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-    dist = np.hypot(cx[:, None] - cx[None, :], cy[:, None] - cy[None, :])
-    clash = (dist < DUPLICATE_FRACTION * side[:, None]) & (c[:, None] == c[None, :])
-    np.fill_diagonal(clash, False)
-    owner = np.arange(n)
-    for i in np.flatnonzero(clash.any(axis=1)):
-        if owner[i] == i:  # i is still its own box: it absorbs the weaker free ones
-            members = np.flatnonzero(clash[i, i + 1:]) + i + 1
-            members = members[owner[members] == members]
-            owner[members] = i
     heads = np.flatnonzero(owner == np.arange(n))
     if len(heads) == n:
         return b, s, c

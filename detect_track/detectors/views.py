@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 from detect_track.config import LearnedConfig
-from detect_track.detectors.learned import DUPLICATE_FRACTION, LearnedDetector, calibrate
+from detect_track.detectors.learned import LearnedDetector, calibrate, duplicate_groups
 from detect_track.errors import ConfigError
-from detect_track.eval.boxes import box_iou
 from detect_track.types import Detections
 
 #: Accepted values of ``detector.<name>.tta_views``.
@@ -79,9 +78,10 @@ def fuse_views(xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, view: np.nd
                n_views: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted box fusion of the answers of ``n_views`` views of one image.
 
-    Greedy, strongest first: every not yet used box of the same class that overlaps the
-    strongest free box (IoU >= :data:`FUSE_IOU`, or centres closer than
-    ``DUPLICATE_FRACTION`` of its shorter side, for boxes of a few pixels) joins it.
+    The answers are grouped per class by
+    :func:`~detect_track.detectors.learned.duplicate_groups` (IoU >= :data:`FUSE_IOU`,
+    or centres closer than ``DUPLICATE_FRACTION`` of the stronger box's shorter side, for
+    boxes of a few pixels).
 
     Args:
         xyxy: Boxes of all views ``(N, 4)``, in the original image's pixels.
@@ -94,31 +94,22 @@ def fuse_views(xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, view: np.nd
         Fused boxes ``(K, 4)``, scores ``(K,)`` (mean over views of each view's best score
         in the group) and class ids ``(K,)``, strongest first.
     """
-    xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
-    order = np.argsort(-np.asarray(score, np.float64), kind="stable")
-    b, s = xyxy[order], np.asarray(score, np.float64)[order]
+    order, owner = duplicate_groups(xyxy, score, cls, min_iou=FUSE_IOU)
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)[order]
+    s = np.asarray(score, np.float64).reshape(-1)[order]
     c, v = np.asarray(cls, np.int64)[order], np.asarray(view, np.int64)[order]
-    centre = (b[:, :2] + b[:, 2:]) / 2
-    side = np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
-    free = np.ones(len(b), bool)
-    boxes, scores, classes = [], [], []
-    for i in range(len(b)):
-        if not free[i]:
-            continue
-        cand = np.flatnonzero(free & (c == c[i]))
-        near = np.hypot(*(centre[cand] - centre[i]).T) < DUPLICATE_FRACTION * side[i]
-        group = cand[(box_iou(b[i], b[cand])[0] >= FUSE_IOU) | near]
-        free[group] = False
-        best = np.zeros(n_views)
-        np.maximum.at(best, v[group], s[group])
-        boxes.append(s[group] @ b[group] / max(s[group].sum(), 1e-12))
-        scores.append(best.sum() / n_views)
-        classes.append(c[i])
-    if not boxes:
+    heads = np.flatnonzero(owner == np.arange(len(b)))
+    if len(heads) == 0:
         return np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
-    fused = np.asarray(scores)
+    group = np.searchsorted(heads, owner)
+    best = np.zeros((len(heads), n_views))  # each view's best score in each group
+    np.maximum.at(best, (group, v), s)
+    weight = np.zeros((len(heads), len(b)))
+    weight[group, np.arange(len(b))] = s
+    boxes = (weight @ b) / np.maximum(weight.sum(axis=1, keepdims=True), 1e-12)
+    fused = best.sum(axis=1) / n_views
     rank = np.argsort(-fused, kind="stable")
-    return np.asarray(boxes)[rank], fused[rank], np.asarray(classes, np.int64)[rank]
+    return boxes[rank], fused[rank], c[heads][rank]
 
 
 class ViewFusion(LearnedDetector):
