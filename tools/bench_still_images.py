@@ -120,7 +120,9 @@ def main() -> None:
         samples = samples[:args.limit] if args.limit else samples
         rows = {}
         for label, det, extra in (
-                ("EfficientDet (effdet-testis-synth, the preset's views)", "effdet", {}),
+                ("EfficientDet (effdet-testis-synth, the preset's 8 views)", "effdet", {}),
+                ("EfficientDet, one view", "effdet",
+                 {"detector.effdet.tta_views": 1, "detector.effdet.operating_confidence": 0.45}),
                 ("YOLO P2 (yolo-testis-synth, the preset's 8 views)", "yolo", {}),
                 ("YOLO P2, one view", "yolo", {"detector.yolo.tta_views": 1,
                                                "detector.yolo.operating_confidence": 0.225})):
