@@ -6,6 +6,7 @@ layout, the architecture preset detect_track/models/effdet-sperm.yaml (P2-P5 BiF
 lowest validation loss to weights/effdet-sperm.pt.
 
     python tools/train_effdet.py [--epochs 8] [--samples-per-epoch 1344] [--device cpu]
+    python tools/train_effdet.py --init weights/effdet-sperm.pt --epochs 20   (continue)
 
 About 35 minutes on 2 CPU cores.
 """
@@ -31,6 +32,8 @@ def main() -> None:
     ap.add_argument("--samples-per-epoch", type=int, default=1344)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "runs" / "effdet-sperm"))
+    ap.add_argument("--init", default="", help="continue from these weights (the shipped file)")
+    ap.add_argument("--lr", type=float, default=0.003, help="peak AdamW learning rate")
     ap.add_argument("--no-copy", action="store_true", help="do not overwrite weights/")
     args = ap.parse_args()
     data = ensure_dataset()
@@ -38,7 +41,8 @@ def main() -> None:
     best = train_effdet(data.parent, args.out,
                         EffdetTrainSettings(epochs=args.epochs, patience=3, batch=16,
                                             samples_per_epoch=args.samples_per_epoch,
-                                            device=args.device, seed=0),
+                                            device=args.device, seed=0, lr=args.lr,
+                                            init_weights=args.init),
                         log=log_since(t))
     ship(best, "effdet-sperm", t, not args.no_copy)
 
