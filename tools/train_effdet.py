@@ -33,7 +33,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "runs" / "effdet-sperm"))
     ap.add_argument("--init", default="", help="continue from these weights (the shipped file)")
-    ap.add_argument("--lr", type=float, default=0.003, help="peak AdamW learning rate")
+    ap.add_argument("--lr", type=float, default=EffdetTrainSettings.lr,
+                    help="peak AdamW learning rate")
     ap.add_argument("--no-copy", action="store_true", help="do not overwrite weights/")
     args = ap.parse_args()
     data = ensure_dataset()
