@@ -86,7 +86,7 @@ class DetectorConfig:
     yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md)
         default_factory=lambda: LearnedConfig(operating_confidence=0.225))
     effdet: LearnedConfig = field(  # EfficientDet settings (operating point: its card)
-        default_factory=lambda: LearnedConfig(operating_confidence=0.3))
+        default_factory=lambda: LearnedConfig(operating_confidence=0.325))
 
 
 @dataclass(frozen=True)
@@ -178,6 +178,9 @@ class StillConfig:
     tail_map: str = ""  # learned tail map followed instead of the ridge map: an ONNX file or
     #   a name in weights/ (tail-map-slide: trained on real stained slides); "": ridge map
     tail_map_threshold: float = 0.3  # tail probability a traced tail keeps on that map
+    reclassify: str = ""  # colour crop classifier that decides the class of the small cells
+    #   it knows again (a file or a name in weights/; detectors/reclassify.py): "" off;
+    #   smear-cell-classifier (testicular preset): elongated spermatid / immature / mature
 
 
 @dataclass(frozen=True)

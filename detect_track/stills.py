@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from detect_track.config import Config
+from detect_track.detectors.reclassify import CellReclassifier
 from detect_track.errors import ConfigError, InputError
 from detect_track.io.video import IMAGE_SUFFIXES
 from detect_track.types import Detections, VideoMeta
@@ -141,15 +142,20 @@ def detect_tiled(detector: object, image: np.ndarray, tile_px: int, overlap_px: 
     return Detections(xyxy, conf, cls)
 
 
-def detect_image(detector: object, image: np.ndarray, cfg: Config, um_per_px: float
-                 ) -> Detections:
-    """Every object of one still image: tiled detection, then traced whole cells if set.
+def detect_image(detector: object, image: np.ndarray, cfg: Config, um_per_px: float,
+                 reclassifier: CellReclassifier | None = None) -> Detections:
+    """Every object of one still image: tiled detection, classes re-checked, cells traced.
+
+    The classes of small cells are decided again when a crop classifier is given; whole
+    cells are traced from their heads when ``still.whole_cells = "traced"``.
 
     Args:
         detector: A detector whose ``class_names`` are known to the caller.
         image: ``(H, W)`` or ``(H, W, 3)`` image.
         cfg: Configuration (``still`` section).
         um_per_px: Micrometres per pixel of ``image``.
+        reclassifier: The crop classifier of ``still.reclassify``
+            (:func:`~detect_track.detectors.reclassify.load_reclassifier`), or None.
 
     Returns:
         Boxes in image pixels (all confidences; ``still.min_confidence`` is not applied).
@@ -159,6 +165,8 @@ def detect_image(detector: object, image: np.ndarray, cfg: Config, um_per_px: fl
             ``sperm`` and ``sperm_head`` classes.
     """
     d = detect_tiled(detector, image, cfg.still.tile_px, cfg.still.overlap_px)
+    if reclassifier is not None:
+        d = reclassifier.apply(image, d, getattr(detector, "class_names", ()), um_per_px)
     if cfg.still.whole_cells != "traced":
         return d
     from detect_track.config import tail_trace_settings
@@ -173,6 +181,26 @@ def detect_image(detector: object, image: np.ndarray, cfg: Config, um_per_px: fl
     return Detections(np.concatenate([rest.xyxy, cells]),
                       np.concatenate([rest.confidence, heads.confidence * reliability]),
                       np.concatenate([rest.class_id, np.full(len(heads), cell_id)]))
+
+
+def still_reclassifier(cfg: Config, detector_names: Sequence[str]
+                       ) -> CellReclassifier | None:
+    """The crop classifier ``still.reclassify`` names, checked against the detector.
+
+    Returns:
+        None when ``still.reclassify`` is empty.
+
+    Raises:
+        ConfigError: The model cannot be found or loaded, is not a cell classifier, or
+            knows a class the detector does not have.
+    """
+    if not cfg.still.reclassify:
+        return None
+    from detect_track.detectors.reclassify import load_reclassifier
+
+    reclassifier = load_reclassifier(cfg.still.reclassify, cfg.detector.backend)
+    reclassifier.class_map(detector_names)
+    return reclassifier
 
 
 def _traced_classes(names: Sequence[str]) -> tuple[int, int]:
@@ -223,6 +251,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
             from detect_track.detectors.tails import load_tail_map
 
             load_tail_map(cfg.still.tail_map)  # a missing or foreign map fails here too
+    reclassifier = still_reclassifier(cfg, names)
     model = None
     if cfg.morphology.enabled:
         from detect_track.morphology.stage import STILL_TTA_VIEWS, load_model
@@ -242,7 +271,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
         except InputError as exc:
             errors.append((path.name, str(exc)))
             continue
-        d = detect_image(detector, image, cfg, um_per_px)
+        d = detect_image(detector, image, cfg, um_per_px, reclassifier)
         d = d[d.confidence >= cfg.still.min_confidence]  # what is reported and counted
         cls = [names[c] if 0 <= c < len(names) else str(c) for c in d.class_id]
         table = pd.DataFrame({"image": path.name, "x1": d.xyxy[:, 0], "y1": d.xyxy[:, 1],

@@ -3,7 +3,8 @@
     python tools/calibrate_detector.py yolo [--weights weights/yolo-sperm.pt]
     python tools/calibrate_detector.py effdet --data datasets/generated/sim-det-v3/data.yaml
     python tools/calibrate_detector.py yolo --preset testicular --um-per-px 0.55 \
-        --data datasets/generated/smears-v1/data.yaml      (all classes pooled)
+        --data datasets/generated/smears-v1/data.yaml      (all classes pooled; the
+        preset's crop classifier, still.reclassify, re-labels the small cells first)
 
 Prints the threshold to put in `detector.<name>.operating_confidence` (the default in
 detect_track/config.py and the model card), with precision, recall and F1 there. Uses the
@@ -16,16 +17,32 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from detect_track.config import apply_overrides, load_config  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
+from detect_track.stills import still_reclassifier  # noqa: E402
 from detect_track.training.calibration import operating_point  # noqa: E402
 from detect_track.training.data import load_dataset  # noqa: E402
-from detect_track.types import VideoMeta  # noqa: E402
+from detect_track.types import Detections, VideoMeta  # noqa: E402
 
 DATA = ROOT / "datasets" / "generated" / "sim-det-v3" / "data.yaml"
+
+
+class Relabelled:
+    """A detector followed by the preset's crop classifier (``still.reclassify``), as
+    still images run it: the operating point is chosen on the classes it reports."""
+
+    def __init__(self, detector: object, reclassifier: object, um_per_px: float) -> None:
+        self.detector, self.reclassifier, self.um_per_px = detector, reclassifier, um_per_px
+
+    def detect(self, image: np.ndarray) -> Detections:
+        d = self.detector.detect(image)  # type: ignore[attr-defined]
+        return self.reclassifier.apply(  # type: ignore[attr-defined]
+            image, d, self.detector.class_names, self.um_per_px)  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -49,6 +66,9 @@ def main() -> None:
     meta = VideoMeta(path="val", fps=50.0, n_frames=1, width_px=320, height_px=320,
                      um_per_px=args.um_per_px)
     det = create_detector(args.detector, cfg, meta)
+    reclassifier = still_reclassifier(cfg, det.class_names) if args.preset else None
+    if reclassifier is not None:
+        det = Relabelled(det, reclassifier, args.um_per_px)
     classes = range(len(names)) if args.preset else (0,)
     threshold, metrics = operating_point(det, samples, classes)
     print(f"operating_confidence {threshold} on {len(samples)} validation tiles: " +

@@ -40,23 +40,24 @@ LogFn = Callable[[str], None]
 
 
 def fit_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """Fit a gray crop into ``size x size`` (aspect kept, borders replicated), standardised.
+    """Fit a crop into ``size x size`` (aspect kept, borders replicated), standardised.
 
     Args:
-        image: ``(H, W)`` uint8 or float crop.
+        image: ``(H, W)`` gray or ``(H, W, C)`` colour crop, uint8 or float.
         size: Side of the output in pixels.
 
     Returns:
-        ``(size, size)`` float32 array with zero mean and unit standard deviation.
+        ``(size, size)`` (or ``(size, size, C)``) float32 array with zero mean and unit
+        standard deviation over all its values (a colour crop keeps its hue).
     """
     img = np.asarray(image, np.float32)
-    h, w = img.shape
+    h, w = img.shape[:2]
     scale = size / max(h, w)
     if scale != 1.0:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))),
                          interpolation=interp)
-    h, w = img.shape
+    h, w = img.shape[:2]
     top, left = (size - h) // 2, (size - w) // 2
     img = cv2.copyMakeBorder(img, top, size - h - top, left, size - w - left,
                              cv2.BORDER_REPLICATE)
@@ -64,7 +65,7 @@ def fit_crop(image: np.ndarray, size: int) -> np.ndarray:
     return img / max(float(img.std()), 1e-3)
 
 
-def _net(n_classes: int, width: int) -> Any:
+def _net(n_classes: int, width: int, channels: int = 1) -> Any:
     torch = require("torch")
     nn = torch.nn
 
@@ -75,7 +76,7 @@ def _net(n_classes: int, width: int) -> Any:
 
     w = width
     return nn.Sequential(  # 64 px -> one conv -> 32 -> 16 -> 8 -> global pool
-        nn.Conv2d(1, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+        nn.Conv2d(channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
         nn.MaxPool2d(2), *block(w, 2 * w), nn.MaxPool2d(2),
         *block(2 * w, 4 * w), nn.MaxPool2d(2), *block(4 * w, 8 * w),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(8 * w, n_classes))
@@ -97,6 +98,7 @@ class MorphTrainSettings:
     seed: int = 0  # random seed
     device: str = "cpu"  # cpu or cuda:0
     init: str = ""  # start from this model's weights (all but the last layer): transfer
+    channels: int = 1  # 1: gray crops (colour ones are converted); 3: colour (BGR) crops
 
 
 #: Fine-tuning from another model (``MorphTrainSettings.init``) takes smaller steps and
@@ -113,7 +115,7 @@ def transfer_settings(init: str, **values: Any) -> MorphTrainSettings:
 
 
 def _augment(x: Any, gen: Any) -> Any:
-    """Random rotation, flip, contrast, blur and noise of a batch ``(B, 1, S, S)``."""
+    """Random rotation, flip, contrast, blur and noise of a batch ``(B, C, S, S)``."""
     torch = require("torch")
     F = torch.nn.functional
     b = x.shape[0]
@@ -131,9 +133,11 @@ def _augment(x: Any, gen: Any) -> Any:
     blur = torch.rand(b, generator=gen, device=dev) < 0.3
     if blur.any():
         k = torch.tensor([0.25, 0.5, 0.25], device=dev)
-        kern = (k[:, None] * k[None, :])[None, None]
+        c = x.shape[1]
+        kern = (k[:, None] * k[None, :])[None, None].repeat(c, 1, 1, 1)
         x = torch.where(blur[:, None, None, None], F.conv2d(F.pad(x, (1, 1, 1, 1),
-                                                                  mode="replicate"), kern), x)
+                                                                  mode="replicate"), kern,
+                                                            groups=c), x)
     contrast = 1 + (torch.rand(b, 1, 1, 1, generator=gen, device=dev) - 0.5) * 0.5
     x = x * contrast + torch.randn(x.shape, generator=gen, device=dev) * 0.1
     return x
@@ -166,8 +170,20 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> list[np.ndarr
     return [np.sort(np.array(f, np.int64)) for f in folds]
 
 
-def _stack(images: Sequence[np.ndarray], size: int) -> np.ndarray:
-    return np.stack([fit_crop(im, size) for im in images])[:, None].astype(np.float32)
+def _channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """A crop as ``channels`` (1: gray, 3: BGR) planes, last axis for colour."""
+    img = np.asarray(image)
+    if channels == 1:
+        return img if img.ndim == 2 else cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2GRAY)
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img[..., :3]
+
+
+def _stack(images: Sequence[np.ndarray], size: int, channels: int = 1) -> np.ndarray:
+    """``(N, channels, size, size)`` float32 batch of fitted, standardised crops."""
+    crops = [fit_crop(_channels(im, channels), size) for im in images]
+    x = np.stack(crops) if crops else np.zeros((0, size, size), np.float32)
+    x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def train_classifier(images: Sequence[np.ndarray], labels: np.ndarray,
@@ -205,16 +221,19 @@ def _train(torch: Any, images: Sequence[np.ndarray], labels: np.ndarray,
     rng = np.random.default_rng(s.seed)
     torch.manual_seed(s.seed)
     gen = torch.Generator(device=s.device).manual_seed(s.seed)
-    x_all = torch.from_numpy(_stack(images, s.size))
+    x_all = torch.from_numpy(_stack(images, s.size, s.channels))
     tr, va = _stratified_split(labels, s.val_fraction, rng)
     n_cls = len(class_names)
-    model = _net(n_cls, s.width).to(s.device)
+    model = _net(n_cls, s.width, s.channels).to(s.device)
     if s.init:
         start = torch.load(s.init, map_location=s.device, weights_only=False)
         if not isinstance(start, dict) or start.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{s.init} is not a detect-track morphology model")
         if int(start["settings"]["width"]) != s.width:
             raise ConfigError(f"{s.init} has width {start['settings']['width']}, not {s.width}")
+        if int(start["settings"].get("channels", 1)) != s.channels:
+            raise ConfigError(f"{s.init} reads {start['settings'].get('channels', 1)}-channel "
+                              f"crops, not {s.channels}")
         own = model.state_dict()
         model.load_state_dict({k: v for k, v in start["state_dict"].items()
                                if k in own and own[k].shape == v.shape}, strict=False)
@@ -328,6 +347,7 @@ class MorphologyClassifier:
         self.task: str = meta["task"]
         self.class_names: tuple[str, ...] = tuple(meta["class_names"])
         self.size: int = int(meta["size"])
+        self.channels: int = int(meta.get("channels", 1))
         self.info: dict[str, Any] = meta.get("train", {})
 
     def _load_torch(self, p: Path, device: str) -> dict[str, Any]:
@@ -340,11 +360,13 @@ class MorphologyClassifier:
         if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{p} is not a detect-track morphology model")
         self._torch = torch
-        self._model = _net(len(ckpt["class_names"]), int(ckpt["settings"]["width"]))
+        channels = int(ckpt["settings"].get("channels", 1))
+        self._model = _net(len(ckpt["class_names"]), int(ckpt["settings"]["width"]), channels)
         self._model.load_state_dict(ckpt["state_dict"])
         self._model.to(device).eval()
         return {"task": ckpt["task"], "class_names": ckpt["class_names"],
-                "size": ckpt["settings"]["size"], "train": ckpt.get("train", {})}
+                "size": ckpt["settings"]["size"], "channels": channels,
+                "train": ckpt.get("train", {})}
 
     def _load_onnx(self, p: Path) -> dict[str, Any]:
         from detect_track.ml import onnx_metadata, onnx_session
@@ -354,10 +376,11 @@ class MorphologyClassifier:
 
     def predict_proba(self, images: Sequence[np.ndarray], batch: int | None = None,
                       views: int = 8) -> np.ndarray:
-        """Class probabilities ``(N, n_classes)`` of gray crops (any sizes).
+        """Class probabilities ``(N, n_classes)`` of crops (any sizes).
 
         Args:
-            images: Gray crops.
+            images: Crops, gray ``(H, W)`` or BGR ``(H, W, 3)``: converted to what the
+                model reads (``channels``).
             batch: Crops per model call; default: ``IMAGES_PER_CALL // views``, which is as
                 fast as larger calls and keeps the runtime's working memory small.
             views: Rotations / flips averaged per crop: 1, 2, 4 or 8 (``TTA_VIEWS``).
@@ -370,7 +393,7 @@ class MorphologyClassifier:
         batch = batch or max(1, IMAGES_PER_CALL // views)
         if len(images) == 0:
             return np.zeros((0, len(self.class_names)))
-        x = _stack(images, self.size)
+        x = _stack(images, self.size, self.channels)
         if self.backend == "onnx":
             return np.concatenate([self._onnx_tta(x[i:i + batch], views)
                                    for i in range(0, len(x), batch)]).astype(np.float64)
@@ -430,10 +453,11 @@ def export_onnx(path: str | os.PathLike[str], out: str | os.PathLike[str] | None
         raise ConfigError(f"{path} is already an ONNX model")
     target = Path(out) if out else Path(path).with_suffix(".onnx")
     meta = {"task": model.task, "class_names": list(model.class_names), "size": model.size,
-            "train": model.info}
+            "channels": model.channels, "train": model.info}
 
     def write(tmp: Path) -> None:
-        write_onnx(model._model.cpu(), torch.zeros(1, 1, model.size, model.size), tmp,
+        write_onnx(model._model.cpu(), torch.zeros(1, model.channels, model.size, model.size),
+                   tmp,
                    ("crops", "logits"), {"crops": {0: "batch"}, "logits": {0: "batch"}},
                    CHECKPOINT_FORMAT, meta)
 
