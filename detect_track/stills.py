@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from detect_track.config import Config
-from detect_track.detectors.reclassify import CellReclassifier
+from detect_track.detectors.reclassify import CellReclassifier, load_reclassifier
 from detect_track.errors import ConfigError, InputError
 from detect_track.io.video import IMAGE_SUFFIXES
 from detect_track.types import Detections, VideoMeta
@@ -196,8 +196,6 @@ def still_reclassifier(cfg: Config, detector_names: Sequence[str]
     """
     if not cfg.still.reclassify:
         return None
-    from detect_track.detectors.reclassify import load_reclassifier
-
     reclassifier = load_reclassifier(cfg.still.reclassify, cfg.detector.backend)
     reclassifier.class_map(detector_names)
     return reclassifier

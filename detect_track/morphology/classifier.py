@@ -180,8 +180,9 @@ def _channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 def _stack(images: Sequence[np.ndarray], size: int, channels: int = 1) -> np.ndarray:
     """``(N, channels, size, size)`` float32 batch of fitted, standardised crops."""
-    crops = [fit_crop(_channels(im, channels), size) for im in images]
-    x = np.stack(crops) if crops else np.zeros((0, size, size), np.float32)
+    if len(images) == 0:
+        return np.zeros((0, channels, size, size), np.float32)
+    x = np.stack([fit_crop(_channels(im, channels), size) for im in images])
     x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
     return np.ascontiguousarray(x, dtype=np.float32)
 
