@@ -86,7 +86,7 @@ class DetectorConfig:
     yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md)
         default_factory=lambda: LearnedConfig(operating_confidence=0.225))
     effdet: LearnedConfig = field(  # EfficientDet settings (operating point: its card)
-        default_factory=lambda: LearnedConfig(operating_confidence=0.325))
+        default_factory=lambda: LearnedConfig(confidence=0.1, operating_confidence=0.325))
 
 
 @dataclass(frozen=True)
