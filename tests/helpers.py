@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 
 def render_blobs(
@@ -41,3 +42,14 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 25.0) -> Path
         vw.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
     vw.release()
     return path
+
+
+def right_class_recall(truth: pd.DataFrame, found: pd.DataFrame) -> float:
+    """Share of true boxes (``x1, y1, x2, y2, class_name``) that a found box of the same
+    class overlaps at IoU >= 0.5."""
+    from detect_track.eval.boxes import box_iou
+
+    iou = box_iou(truth[["x1", "y1", "x2", "y2"]].to_numpy(),
+                  found[["x1", "y1", "x2", "y2"]].to_numpy())
+    same = truth["class_name"].to_numpy()[:, None] == found["class_name"].to_numpy()[None]
+    return float(np.mean((np.where(same, iou, 0) >= 0.5).any(axis=1)))

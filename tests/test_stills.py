@@ -15,7 +15,7 @@ from detect_track.detectors import create_detector
 from detect_track.io.video import FrameSource
 from detect_track.stills import DETECTION_COLUMNS, detect_tiled, tile_origins
 from detect_track.types import VideoMeta
-from tests.helpers import render_blobs
+from tests.helpers import render_blobs, right_class_recall
 
 SAMPLE = Path(__file__).resolve().parent.parent / "datasets" / "samples" / "sim_phase_contrast"
 CLASSICAL = ["detector.name=classical", "detector.classical.polarity=bright",
@@ -112,7 +112,6 @@ SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
 
 @pytest.mark.parametrize("detector", ["effdet", "yolo"])
 def test_testicular_preset_locates_and_counts_six_cell_types(tmp_path: Path, detector: str):
-    from detect_track.eval.boxes import box_iou
     from detect_track.synth.smears import SMEAR_CLASSES
 
     smear = SAMPLES / "smear_testicular"
@@ -124,10 +123,7 @@ def test_testicular_preset_locates_and_counts_six_cell_types(tmp_path: Path, det
     det = pd.read_csv(out / "detections.csv")
     truth = pd.read_csv(smear / "truth.csv")
     assert (det["confidence"] >= 0.5).all()  # only what clears the operating point
-    iou = box_iou(truth[["x1", "y1", "x2", "y2"]].to_numpy(),
-                  det[["x1", "y1", "x2", "y2"]].to_numpy())
-    same = truth["class_name"].to_numpy()[:, None] == det["class_name"].to_numpy()[None]
-    recall = np.mean((np.where(same, iou, 0) >= 0.5).any(axis=1))
+    recall = right_class_recall(truth, det)
     assert (out / "annotated" / "smear.png").is_file()
     assert recall >= 0.5  # benchmarks/still_images.md has the held-out numbers
     assert abs(len(det) - len(truth)) <= 0.3 * len(truth)
