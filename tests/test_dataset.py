@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from detect_track.errors import ConfigError, InputError
-from detect_track.synth.dataset import DatasetSpec, _augment, build_detection_dataset
+from detect_track.synth.config import random_config
+from detect_track.synth.dataset import DatasetSpec, _augment, build_detection_dataset, harder
 from detect_track.training.data import augment, load_dataset, random_tile
 
 
@@ -35,6 +36,29 @@ def test_yolo_and_coco_layouts_agree(tiny_dataset: Path):
     assert sum(len(s.boxes) for s in yolo_train) > 0
     meta = json.loads((root / "dataset.json").read_text())
     assert len(meta["clips"]) == 4 and {c["split"] for c in meta["clips"]} == {"train", "val"}
+
+
+def test_hard_clips_have_worse_optics_and_leave_other_draws_alone(tmp_path: Path):
+    base = random_config(7)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        hard = harder(base, rng)
+        assert 0.8 <= hard.blur_um <= 1.4 and hard.blur_um > base.blur_um
+        assert 0.2 <= hard.defocus_frac <= 0.45
+        assert 0.6 * base.head_contrast <= hard.head_contrast <= 0.9 * base.head_contrast
+        assert hard.noise_std > base.noise_std or hard.noise_std == 16.0
+        assert (hard.fps, hard.n_cells, hard.look) == (base.fps, base.n_cells, base.look)
+    spec = dict(n_videos=3, seed=5, tile_px=64, frames_per_video=1, tiles_per_frame=1,
+                val_fraction=0.0, clip_frames=2)
+    plain = json.loads((build_detection_dataset(tmp_path / "a", DatasetSpec(**spec)).parent
+                        / "dataset.json").read_text())["clips"]
+    mixed = json.loads((build_detection_dataset(tmp_path / "b", DatasetSpec(
+        **spec, hard_fraction=1.0)).parent / "dataset.json").read_text())["clips"]
+    assert not any(c["hard"] for c in plain) and all(c["hard"] for c in mixed)
+    # the hard draws come from their own stream: every other draw is the same
+    for a, b in zip(plain, mixed, strict=True):
+        assert {k: v for k, v in a.items() if k != "hard"} == \
+            {k: v for k, v in b.items() if k != "hard"}
 
 
 def test_labels_sit_on_heads(tiny_dataset: Path):
@@ -77,6 +101,8 @@ def test_random_tile_keeps_native_scale_and_clips():
 def test_bad_specs_and_data_are_clear_errors(tmp_path: Path):
     with pytest.raises(ConfigError):
         DatasetSpec(tile_px=100)
+    with pytest.raises(ConfigError, match="hard_fraction"):
+        DatasetSpec(hard_fraction=1.5)
     with pytest.raises(InputError):
         load_dataset(tmp_path, "train")
 

@@ -551,13 +551,20 @@ def score(pred: Path, truth: Path) -> dict:
 
 
 def _cpu_model() -> str:
+    """The CPU's name, and which wide vector units it has (they set the model times)."""
+    name, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if line.startswith("model name") and not name:
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = name or platform.processor() or platform.machine()
+    units = [u for u, f in (("AVX-512", "avx512f"), ("bfloat16", "avx512_bf16"),
+                            ("AMX", "amx_tile")) if f in flags]
+    return f"{name} ({', '.join(units) if units else 'no AVX-512'})" if flags else name
 
 
 def _versions() -> str:

@@ -37,7 +37,7 @@ import pandas as pd
 
 from detect_track.errors import ConfigError, OutputError
 from detect_track.io.video import FrameSource
-from detect_track.synth.config import random_config
+from detect_track.synth.config import SynthConfig, random_config, replace_config
 from detect_track.synth.video import simulate
 from detect_track.training.data import (
     add_coco_image,
@@ -65,6 +65,10 @@ class DatasetSpec:
         um_per_px_max: Largest magnification drawn (µm per pixel).
         clip_frames: Frames simulated per clip.
         min_visible: Keep a label only if at least this fraction of its box is in the tile.
+        hard_fraction: Fraction of clips whose optics are drawn beyond
+            :func:`~detect_track.synth.config.random_config`'s range (:func:`harder`:
+            stronger blur, more defocused cells, lower head contrast, more noise); 0 keeps
+            every clip within it (and the draws of earlier datasets unchanged).
     """
 
     n_videos: int = 400
@@ -77,6 +81,7 @@ class DatasetSpec:
     um_per_px_max: float = 1.2
     clip_frames: int = 12
     min_visible: float = 0.6
+    hard_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_videos < 1 or self.frames_per_video < 1 or self.tiles_per_frame < 1:
@@ -89,6 +94,29 @@ class DatasetSpec:
             raise ConfigError("need 0.05 <= um_per_px_min <= um_per_px_max")
         if self.clip_frames < self.frames_per_video:
             raise ConfigError("clip_frames must be >= frames_per_video")
+        if not 0.0 <= self.hard_fraction <= 1.0:
+            raise ConfigError("hard_fraction must be in [0, 1]")
+
+
+def harder(cfg: SynthConfig, rng: np.random.Generator) -> SynthConfig:
+    """The same clip seen through worse optics than :func:`random_config` draws.
+
+    Blur 0.8-1.4 µm (its range: 0.2-0.8), 20-45 % of cells defocused (0-20 %), head
+    contrast x0.6-0.9 and noise x1.5-2.5 (capped at 16 grey levels): the footage of a
+    badly focused or dim microscope, which a detector should still read.
+
+    Args:
+        cfg: A drawn configuration.
+        rng: Source of the extra draws.
+
+    Returns:
+        The configuration with those optics.
+    """
+    return replace_config(
+        cfg, blur_um=float(rng.uniform(0.8, 1.4)),
+        defocus_frac=float(rng.uniform(0.2, 0.45)),
+        head_contrast=cfg.head_contrast * float(rng.uniform(0.6, 0.9)),
+        noise_std=float(min(16.0, cfg.noise_std * rng.uniform(1.5, 2.5))))
 
 
 def frame_boxes(gt_txt: Path, truth_points: Path) -> dict[int, np.ndarray]:
@@ -215,13 +243,18 @@ def build_detection_dataset(
                                  duration_s=1.0)
             cfg = random_config(seed, um_per_px=round(um, 3), video_format=fmt,
                                 duration_s=spec.clip_frames / base.fps)
+            hard_rng = np.random.default_rng([spec.seed, i, 0x4A2D])  # own stream: the
+            # main one draws exactly as in datasets built before hard clips existed
+            hard = spec.hard_fraction > 0 and hard_rng.random() < spec.hard_fraction
+            if hard:
+                cfg = harder(cfg, hard_rng)
             res = simulate(Path(tmp) / "clip", cfg)
             boxes = frame_boxes(res.gt_path, res.gt_path.parent.parent / "truth_points.csv")
             wanted = set(np.linspace(0, cfg.n_frames - 1, spec.frames_per_video)
                          .round().astype(int).tolist())
             clips.append({"index": i, "split": split, "seed": seed, "um_per_px": cfg.um_per_px,
                           "look": json.loads(res.meta_path.read_text())["look"],
-                          "video_format": fmt})
+                          "video_format": fmt, "hard": bool(hard)})
             for f, frame in FrameSource(res.video_path):
                 if f not in wanted:
                     continue
