@@ -298,8 +298,9 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
     if any("*" in r["detector"] for r in rows):
         lines += ["", "`name*N`: the same detector run on N views of each frame (4: the "
                   "frame and its flips), the answers fused (`detector.<name>.tta_views=N`, "
-                  "`detect_track/detectors/views.py`; the operating point calibrated with "
-                  "4 views is the one-view 0.225): N times the detection time. The "
+                  "`detect_track/detectors/views.py`; it keeps the one-view operating point "
+                  "0.225, next to the best validation F1 with 4 views, 0.2): N times the "
+                  "detection time. The "
                   "still-image preset `sperm-slide` uses it; videos keep one view."]
     lines += ["", "## Per condition (mAP50 of heads / recall at the operating threshold)", "",
               "| condition | " + " | ".join(r["detector"] for r in rows) + " |",
