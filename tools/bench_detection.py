@@ -40,7 +40,7 @@ from detect_track.eval.boxes import BoxSet, detection_ap  # noqa: E402
 from detect_track.io.video import FrameSource  # noqa: E402
 from detect_track.synth import random_config, simulate  # noqa: E402
 from detect_track.types import VideoMeta  # noqa: E402
-from tools.bench_speed import _cpu_model  # noqa: E402
+from tools.bench_speed import cpu_model  # noqa: E402
 
 SLIDES = ROOT.parent / "shared" / "data" / "sperm-parsing-v2"
 #: ``name@X``: the detector with frames enlarged to X µm/px (``max_um_per_px``) first
@@ -258,7 +258,7 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
         "# Detection benchmark",
         "",
         f"Generated {date.today().isoformat()} by `python tools/bench_detection.py` "
-        f"({_cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"({cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{os.environ.get('DETECT_TRACK_THREADS')} threads).",
         "",
         f"Held-out simulated videos: {n_clips} clips ({n_seeds} seeds x 6 conditions, seeds "

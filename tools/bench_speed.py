@@ -550,7 +550,7 @@ def score(pred: Path, truth: Path) -> dict:
 # --------------------------------------------------------------------------- report
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     """The CPU's name, and which wide vector units it has (they set the model times)."""
     name, flags = "", set()
     try:
@@ -599,7 +599,7 @@ def report(ctx: dict) -> str:
     lines = [
         "# Speed benchmark: detect-track vs `yolo track` vs trackpy on CPU", "",
         f"Generated {dt.datetime.now().strftime('%Y-%m-%d %H:%M')} in "
-        f"{ctx['elapsed_s'] / 60:.1f} min on {_cpu_model()}, {os.cpu_count()} CPU cores "
+        f"{ctx['elapsed_s'] / 60:.1f} min on {cpu_model()}, {os.cpu_count()} CPU cores "
         f"({a.threads} threads per contender; {pin_note}).", "",
         f"Versions: {_versions()}.", "",
         "Reproduce:", "", f"    {ctx['command']}", "",
