@@ -70,6 +70,10 @@ class LearnedConfig:
     tta_views: int = 1  # views fused per image: 1 = the image only, 4 = and its flips, 8 = and
     # its 90° rotations (detectors/views.py): better AP on stills, N times the detection time;
     # operating_confidence then refers to the fused score (calibrate with the views on)
+    verifier: str = ""  # crop classifier that looks again at each "sperm" box and tells heads
+    # from debris (detectors/verify.py; a name in weights/ or a path): the box's score becomes
+    # sqrt(raw score x P(sperm)), calibrated at verifier_operating; "" = off
+    verifier_operating: float = 0.5  # verified sperm score reported as 0.5 (model card)
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,15 @@ class DetectorConfig:
     # installed, else onnxruntime
     track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
-    yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md)
-        default_factory=lambda: LearnedConfig(operating_confidence=0.225))
+    yolo: LearnedConfig = field(  # YOLO settings (operating points: weights/yolo-sperm.md and
+        # weights/sperm-verifier.md)
+        default_factory=lambda: LearnedConfig(operating_confidence=0.225,
+                                              verifier="sperm-verifier",
+                                              verifier_operating=0.35))
     effdet: LearnedConfig = field(  # EfficientDet settings (operating point: its card)
-        default_factory=lambda: LearnedConfig(confidence=0.1, operating_confidence=0.325))
+        default_factory=lambda: LearnedConfig(confidence=0.1, operating_confidence=0.325,
+                                              verifier="sperm-verifier",
+                                              verifier_operating=0.45))
 
 
 @dataclass(frozen=True)
@@ -391,6 +400,8 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"detector.{section}.confidence must be in [0, 1) and iou in (0, 1]")
         if not 0.0 < d.operating_confidence < 1.0:
             raise ConfigError(f"detector.{section}.operating_confidence must be in (0, 1)")
+        if not 0.0 < d.verifier_operating < 1.0:
+            raise ConfigError(f"detector.{section}.verifier_operating must be in (0, 1)")
         if d.max_det < 1:
             raise ConfigError(f"detector.{section}.max_det must be >= 1")
         if not 0.0 < d.min_um_per_px <= d.max_um_per_px:

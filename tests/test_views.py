@@ -84,9 +84,9 @@ def test_views_fuse_raw_scores_and_calibrate_once():
     frame[40:44, 60:66] = 30  # a dark head-sized blob
     raw = create_detector("yolo", load_config(None, {
         "detector.yolo.tta_views": 4, "detector.yolo.operating_confidence": 0.5,
-        "detector.yolo.confidence": 0.01}), META).detect(frame)
+        "detector.yolo.confidence": 0.01, "detector.yolo.verifier": ""}), META).detect(frame)
     cal = create_detector("yolo", load_config(None, {
         "detector.yolo.tta_views": 4, "detector.yolo.operating_confidence": 0.2,
-        "detector.yolo.confidence": 0.01}), META).detect(frame)
+        "detector.yolo.confidence": 0.01, "detector.yolo.verifier": ""}), META).detect(frame)
     assert len(raw) >= 1 and len(raw) == len(cal)
     np.testing.assert_allclose(cal.confidence, calibrate(raw.confidence, 0.2), atol=1e-6)

@@ -44,7 +44,7 @@ from tools.bench_speed import cpu_model  # noqa: E402
 
 SLIDES = ROOT.parent / "shared" / "data" / "sperm-parsing-v2"
 #: ``name@X``: the detector with frames enlarged to X µm/px (``max_um_per_px``) first
-DETECTORS = ("classical", "yolo", "yolo*4", "yolo@0.4", "effdet")
+DETECTORS = ("classical", "yolo", "yolo-raw", "yolo*4", "yolo@0.4", "effdet", "effdet-raw")
 OPERATING = 0.5  # score at which precision / recall are reported (tracker.high_confidence)
 SEED0 = 910_000
 SLIDE_NATIVE_UM_PER_PX = 0.053  # estimated: median head length 85 px for a 4.5 µm head
@@ -114,10 +114,14 @@ def simulated(n_seeds: int, frames_per_clip: int, tmp: Path) -> list[dict]:
 
 def variant(name: str, cfg: Config) -> tuple[str, Config]:
     """``"yolo@0.4"`` -> ``("yolo", cfg with frames enlarged to 0.4 µm/px)``;
-    ``"yolo*4"`` -> ``("yolo", cfg fusing 4 views of each frame)``."""
+    ``"yolo*4"`` -> ``("yolo", cfg fusing 4 views of each frame)``;
+    ``"yolo-raw"`` -> ``("yolo", cfg without the sperm verifier)``."""
     name, _, views = name.partition("*")
+    name, raw, _ = name.partition("-raw")
     base, _, scale = name.partition("@")
     over: dict[str, object] = {}
+    if raw:
+        over[f"detector.{base}.verifier"] = ""
     if views:
         over[f"detector.{base}.tta_views"] = int(views)
     if scale:
@@ -287,6 +291,16 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
         lines.append(f"| {r['detector']} | {fmt(r['map50'])} | {fmt(r['map50_95'])} | "
                      f"{fmt(r['precision'])} | {fmt(r['recall'])} | {fmt(r['f1'])} | "
                      f"{fmt(r['cluster_ap50'])} | {r['ms']:.0f} |")
+    if any("-raw" in r["detector"] for r in rows):
+        lines += ["", "`name-raw`: the detector alone, without the sperm verifier that the "
+                  "default configuration runs after it (`detector.<name>.verifier=\"\"`). The "
+                  "verifier (`detect_track/detectors/verify.py`, `weights/sperm-verifier.md`) "
+                  "looks again at every `sperm` box in a 14 µm gray crop and tells heads from "
+                  "debris; the box's score becomes the geometric mean of the detector's score "
+                  "and its P(sperm), calibrated at `verifier_operating` (YOLO 0.35, EfficientDet "
+                  "0.45). It was trained on the YOLO's boxes in simulated frames only, never "
+                  "on slides. It trades some recall in the noisy and blurred conditions for "
+                  "precision everywhere."]
     if any("@" in r["detector"] for r in rows):
         lines += ["", "`name@X`: the same detector with every frame coarser than X µm/px "
                   "enlarged to X first (`detector.<name>.max_um_per_px=X`; default 1.2). Heads "
@@ -298,9 +312,9 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
     if any("*" in r["detector"] for r in rows):
         lines += ["", "`name*N`: the same detector run on N views of each frame (4: the "
                   "frame and its flips), the answers fused (`detector.<name>.tta_views=N`, "
-                  "`detect_track/detectors/views.py`; it keeps the one-view operating point "
-                  "0.225, next to the best validation F1 with 4 views, 0.2): N times the "
-                  "detection time. The "
+                  "`detect_track/detectors/views.py`; it keeps the one-view operating points, "
+                  "0.225 for the detector (next to the best validation F1 with 4 views, 0.2) "
+                  "and 0.35 with the verifier): N times the detection time. The "
                   "still-image preset `sperm-slide` uses it; videos keep one view."]
     lines += ["", "## Per condition (mAP50 of heads / recall at the operating threshold)", "",
               "| condition | " + " | ".join(r["detector"] for r in rows) + " |",

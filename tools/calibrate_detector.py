@@ -60,7 +60,10 @@ def main() -> None:
     weights = args.weights or getattr(cfg.detector, args.detector).weights
     cfg = apply_overrides(cfg, {f"detector.{args.detector}.weights": weights,
                                      f"detector.{args.detector}.confidence": 0.01,
-                                     f"detector.{args.detector}.operating_confidence": 0.5})
+                                     f"detector.{args.detector}.operating_confidence": 0.5,
+                                     # the detector's own scores (the sperm verifier has its
+                                     # own operating point: tools/train_sperm_verifier.py)
+                                     f"detector.{args.detector}.verifier": ""})
     # tiles come from clips at 0.3-1.2 µm/px: all inside the trained range, never resized;
     # their scale is not given per tile, so it stays "default" (no min_head_um filter)
     meta = VideoMeta(path="val", fps=50.0, n_frames=1, width_px=320, height_px=320,

@@ -203,8 +203,12 @@ class EffdetDetector(LearnedDetector):
 
 @register_detector("effdet")
 def _make_effdet(cfg: Config, meta: VideoMeta) -> LearnedDetector:
+    from detect_track.detectors.verify import with_verifier
     from detect_track.detectors.views import with_views
 
     known = meta.um_per_px_source != "default"
-    return with_views(lambda c: EffdetDetector(c, meta.um_per_px, scale_known=known),
-                      cfg.detector.effdet)
+
+    def make(c: LearnedConfig) -> LearnedDetector:
+        return with_views(lambda v: EffdetDetector(v, meta.um_per_px, scale_known=known), c)
+
+    return with_verifier(make, cfg.detector.effdet, meta.um_per_px, cfg.detector.backend)

@@ -92,6 +92,7 @@ def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
     """
     from detect_track.detectors.learned import resolve_model
     from detect_track.detectors.onnx_yolo import YoloOnnxDetector
+    from detect_track.detectors.verify import with_verifier
     from detect_track.detectors.views import with_views
 
     yolo = cfg.detector.yolo
@@ -99,7 +100,11 @@ def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
     path = resolve_model(yolo.weights, DEFAULT_WEIGHTS, cfg.detector.backend)
     yolo = dataclasses.replace(yolo, weights=str(path))
     if path.suffix == ".onnx":
-        return with_views(lambda c: YoloOnnxDetector(c, meta.um_per_px, DEFAULT_WEIGHTS,
-                                                     cfg.detector.onnx_runtime,
-                                                     scale_known=known), yolo)
-    return with_views(lambda c: YoloDetector(c, meta.um_per_px, scale_known=known), yolo)
+        def make(c: LearnedConfig) -> LearnedDetector:
+            return with_views(lambda v: YoloOnnxDetector(v, meta.um_per_px, DEFAULT_WEIGHTS,
+                                                         cfg.detector.onnx_runtime,
+                                                         scale_known=known), c)
+    else:
+        def make(c: LearnedConfig) -> LearnedDetector:
+            return with_views(lambda v: YoloDetector(v, meta.um_per_px, scale_known=known), c)
+    return with_verifier(make, yolo, meta.um_per_px, cfg.detector.backend)

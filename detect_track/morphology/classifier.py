@@ -182,7 +182,15 @@ def _stack(images: Sequence[np.ndarray], size: int, channels: int = 1) -> np.nda
     """``(N, channels, size, size)`` float32 batch of fitted, standardised crops."""
     if len(images) == 0:
         return np.zeros((0, channels, size, size), np.float32)
-    x = np.stack([fit_crop(_channels(im, channels), size) for im in images])
+    shape = (size, size) if channels == 1 else (size, size, channels)
+    planes = [_channels(im, channels) for im in images]
+    if all(p.shape == shape for p in planes):  # cut at the input size: standardise at once
+        x = np.stack(planes).astype(np.float32)
+        axes = tuple(range(1, x.ndim))
+        x -= x.mean(axis=axes, keepdims=True)
+        x /= np.maximum(x.std(axis=axes, keepdims=True), 1e-3)
+    else:
+        x = np.stack([fit_crop(p, size) for p in planes])
     x = x[:, None] if channels == 1 else x.transpose(0, 3, 1, 2)
     return np.ascontiguousarray(x, dtype=np.float32)
 
