@@ -113,3 +113,22 @@ def test_no_sperm_boxes_and_empty_frames(frame: np.ndarray):
     colour = v.probability(np.dstack([frame] * 3), np.array([[10.0, 10.0], [300.0, 200.0]]),
                            0.7)
     np.testing.assert_allclose(colour, p, atol=1e-6)
+
+
+def test_crops_cut_in_one_pass_match_the_per_crop_cut():
+    from detect_track.detectors.reclassify import cut_colour
+    from detect_track.detectors.verify import cut_gray, verifier_crops
+
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (120, 160)).astype(np.uint8)
+    xy = np.c_[rng.uniform(-3, 163, 20), rng.uniform(-3, 123, 20)]  # some over the edge
+    one = cut_gray(img, xy, 13.7, 16)
+    each = np.stack(cut_colour(img, xy, 13.7, 16))
+    assert one.shape == (20, 16, 16)
+    assert np.abs(one.astype(int) - each).max() <= 1  # float32 vs float64 sampling
+    assert cut_gray(img, np.zeros((0, 2)), 13.7, 16).shape == (0, 16, 16)
+    # a fine image is area-averaged before cutting: a bright dot keeps its mean, not aliased
+    fine = np.zeros((400, 400), np.uint8)
+    fine[195:205, 195:205] = 250
+    (crop,) = verifier_crops(fine, np.array([[200.0, 200.0]]), 160.0, 16)
+    assert crop.max() < 250 and 0 < crop.sum() * (160 / 16) ** 2 / 250 / 100 < 2.5

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -128,7 +128,8 @@ class YoloOnnxDetector(LearnedDetector):
         """Detect in several frames (same-size frames share one forward pass)."""
         return self._detect(self._session, list(frames))
 
-    def detect_stream(self, frames: Iterable[tuple[int, np.ndarray]], workers: int = 0
+    def detect_stream(self, frames: Iterable[tuple[int, np.ndarray]], workers: int = 0,
+                      post: Callable[[np.ndarray, Detections], Detections] | None = None
                       ) -> Iterator[tuple[int, np.ndarray, Detections]]:
         """Detect in a stream of frames, several at once, results in frame order.
 
@@ -140,6 +141,8 @@ class YoloOnnxDetector(LearnedDetector):
             frames: ``(index, frame)`` pairs, e.g. a :class:`~detect_track.io.video.FrameSource`.
             workers: Frames in flight; 0 = one per thread (``DETECT_TRACK_THREADS`` or
                 every core); 1 = one at a time with all threads.
+            post: Run on each frame's detections in the same worker (e.g. the sperm
+                verifier), so it overlaps the other frames' inference.
 
         Yields:
             ``(index, frame, detections)`` in the order of ``frames``.
@@ -147,23 +150,30 @@ class YoloOnnxDetector(LearnedDetector):
         workers = workers or torch_threads()
         if workers <= 1:
             for index, frame in frames:
-                yield index, frame, self._detect(self._session, [frame])[0]
+                yield index, frame, self._detect_one(self._session, frame, post)
             return
         if self._ov is None and self._single is None:  # ONNX Runtime's run is re-entrant
             self._single = onnx_session(self.weights, 1)
         pool = ThreadPoolExecutor(workers, thread_name_prefix="detect-track-infer")
-        pending: deque[tuple[int, np.ndarray, Future[list[Detections]]]] = deque()
+        pending: deque[tuple[int, np.ndarray, Future[Detections]]] = deque()
         try:
             for index, frame in frames:
-                pending.append((index, frame, pool.submit(self._detect, self._single, [frame])))
+                pending.append((index, frame,
+                                pool.submit(self._detect_one, self._single, frame, post)))
                 if len(pending) > workers:
                     i, f, fut = pending.popleft()
-                    yield i, f, fut.result()[0]
+                    yield i, f, fut.result()
             while pending:
                 i, f, fut = pending.popleft()
-                yield i, f, fut.result()[0]
+                yield i, f, fut.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _detect_one(self, session: Any, frame: np.ndarray,
+                    post: Callable[[np.ndarray, Detections], Detections] | None
+                    ) -> Detections:
+        d = self._detect(session, [frame])[0]
+        return d if post is None else post(frame, d)
 
     def _detect(self, session: Any, frames: list[np.ndarray]) -> list[Detections]:
         out: list[Detections] = [Detections.empty()] * len(frames)

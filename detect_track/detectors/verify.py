@@ -24,7 +24,6 @@ import cv2
 import numpy as np
 
 from detect_track.detectors.learned import LearnedDetector, calibrate
-from detect_track.detectors.reclassify import cut_colour
 from detect_track.errors import ConfigError
 from detect_track.types import Detections
 
@@ -48,7 +47,8 @@ class HeadVerifier:
     def __init__(self, path: str) -> None:
         from detect_track.morphology.classifier import MorphologyClassifier
 
-        self.model = MorphologyClassifier(path)
+        self.model = MorphologyClassifier(path, threads=1)  # a few dozen tiny crops per
+        # frame gain nothing from more threads, and frames run side by side (detect_stream)
         if self.model.task != VERIFY_TASK or self.model.class_names != VERIFY_CLASSES:
             raise ConfigError(f"{path} is a '{self.model.task}' model, not a sperm verifier "
                               f"('{VERIFY_TASK}' with classes {', '.join(VERIFY_CLASSES)})")
@@ -67,19 +67,66 @@ class HeadVerifier:
         """
         if len(xy) == 0:
             return np.zeros(0)
-        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame[..., :3], cv2.COLOR_BGR2GRAY)
-        side_px = self.crop_um / um_per_px
-        xy = np.asarray(xy, np.float64).reshape(-1, 2)
-        if side_px > 2 * self.model.size:  # fine images (stills): area-average first, as
-            # bilinear sampling alone would alias
-            f = 1.5 * self.model.size / side_px
-            gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)),
-                                     max(1, round(gray.shape[0] * f))),
-                              interpolation=cv2.INTER_AREA)
-            fx, fy = gray.shape[1] / frame.shape[1], gray.shape[0] / frame.shape[0]
-            xy, side_px = xy * (fx, fy), side_px * fx
-        crops = cut_colour(gray, xy, side_px, self.model.size)
-        return self.model.predict_proba(crops, batch=len(crops), views=1)[:, 1]
+        crops = verifier_crops(frame, xy, self.crop_um / um_per_px, self.model.size)
+        return self.model.predict_proba(list(crops), batch=len(crops), views=1)[:, 1]
+
+
+def verifier_crops(frame: np.ndarray, xy: np.ndarray, side_px: float, size: int
+                   ) -> np.ndarray:
+    """The verifier's input: gray squares of ``side_px`` around ``xy``, at ``size`` px.
+
+    Training (``tools/train_sperm_verifier.py``) and prediction cut them the same way.
+    A side more than twice ``size`` (fine still images) is area-averaged first, as
+    bilinear sampling alone would alias.
+
+    Args:
+        frame: ``(H, W)`` or ``(H, W, 3)`` image.
+        xy: Centres ``(N, 2)`` in px.
+        side_px: Crop side in image pixels.
+        size: Output side in pixels.
+
+    Returns:
+        ``(N, size, size)`` crops, the frame's dtype.
+    """
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame[..., :3], cv2.COLOR_BGR2GRAY)
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    if side_px > 2 * size:
+        f = 1.5 * size / side_px
+        gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)),
+                                 max(1, round(gray.shape[0] * f))),
+                          interpolation=cv2.INTER_AREA)
+        fx, fy = gray.shape[1] / frame.shape[1], gray.shape[0] / frame.shape[0]
+        xy, side_px = xy * (fx, fy), side_px * fx
+    return cut_gray(gray, xy, side_px, size)
+
+
+def cut_gray(gray: np.ndarray, xy: np.ndarray, side_px: float, size: int) -> np.ndarray:
+    """Square crops centred on points, resampled to ``size`` px, in one pass.
+
+    The same crops as :func:`~detect_track.detectors.reclassify.cut_colour` (bilinear,
+    borders reflected, pixel edges at integers), cut by one ``cv2.remap`` call.
+
+    Args:
+        gray: ``(H, W)`` image.
+        xy: Centres ``(N, 2)`` in px.
+        side_px: Crop side in image pixels.
+        size: Output side in pixels.
+
+    Returns:
+        ``(N, size, size)`` crops, the image's dtype.
+    """
+    xy = np.asarray(xy, np.float64).reshape(-1, 2)
+    if len(xy) == 0:
+        return np.zeros((0, size, size), gray.dtype)
+    # output pixel u (centre u + 0.5 in the edge convention) samples image x at
+    # x_c + (u + 0.5 - size / 2) * side / size; OpenCV's pixel centres are at integers
+    step = (np.arange(size) + 0.5 - size / 2.0) * (float(side_px) / size) - 0.5
+    map_x = (xy[:, 0, None, None] + step[None, None, :]).repeat(size, axis=1)
+    map_y = (xy[:, 1, None, None] + step[None, :, None]).repeat(size, axis=2)
+    out = cv2.remap(gray, map_x.reshape(-1, size).astype(np.float32),
+                    map_y.reshape(-1, size).astype(np.float32), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REFLECT_101)
+    return out.reshape(len(xy), size, size)
 
 
 class VerifiedDetector(LearnedDetector):
@@ -135,8 +182,7 @@ class VerifiedDetector(LearnedDetector):
             for index, frame in frames:
                 yield index, frame, self.detect(frame)
             return
-        for index, frame, d in stream(frames, workers):
-            yield index, frame, self.verify(frame, d)
+        yield from stream(frames, workers, post=self.verify)  # verified in the workers
 
     def __getattr__(self, name: str) -> Any:
         # everything else (scale, stride, backend...) is the base detector's

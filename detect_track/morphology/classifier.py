@@ -340,17 +340,20 @@ class MorphologyClassifier:
     Args:
         path: Checkpoint written by :func:`save_checkpoint`, or its ONNX export.
         device: ``cpu`` or a CUDA device (torch only).
+        threads: CPU threads per call (default: ``DETECT_TRACK_THREADS`` or every core).
 
     Raises:
         ConfigError: Missing file or not a detect-track morphology model.
     """
 
-    def __init__(self, path: str | os.PathLike[str], device: str = "cpu") -> None:
+    def __init__(self, path: str | os.PathLike[str], device: str = "cpu",
+                 threads: int | None = None) -> None:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"morphology model {p} not found")
         self.path = p
         self.device = device
+        self.threads = threads or torch_threads()
         self.backend = "onnx" if p.suffix.lower() == ".onnx" else "torch"
         meta = self._load_onnx(p) if self.backend == "onnx" else self._load_torch(p, device)
         self.task: str = meta["task"]
@@ -380,7 +383,7 @@ class MorphologyClassifier:
     def _load_onnx(self, p: Path) -> dict[str, Any]:
         from detect_track.ml import onnx_metadata, onnx_session
 
-        self._session = onnx_session(p, torch_threads())
+        self._session = onnx_session(p, self.threads)
         return onnx_metadata(self._session, CHECKPOINT_FORMAT, p, "morphology model")
 
     def predict_proba(self, images: Sequence[np.ndarray], batch: int | None = None,
@@ -408,7 +411,7 @@ class MorphologyClassifier:
                                    for i in range(0, len(x), batch)]).astype(np.float64)
         torch = self._torch
         threads = torch.get_num_threads()
-        torch.set_num_threads(torch_threads())
+        torch.set_num_threads(self.threads)
         try:
             xt = torch.from_numpy(x)
             out = []
