@@ -17,12 +17,13 @@ calibrated at its ``operating_confidence`` as without the verifier.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import cv2
 import numpy as np
 
+from detect_track.config import LearnedConfig
 from detect_track.detectors.learned import LearnedDetector, calibrate
 from detect_track.errors import ConfigError
 from detect_track.types import Detections
@@ -191,7 +192,8 @@ class VerifiedDetector(LearnedDetector):
         return getattr(self.base, name)
 
 
-def with_verifier(make: Any, cfg: Any, um_per_px: float, backend: str) -> LearnedDetector:
+def with_verifier(make: Callable[[LearnedConfig], LearnedDetector], cfg: LearnedConfig,
+                  um_per_px: float, backend: str) -> LearnedDetector:
     """``make(cfg)``, wrapped in :class:`VerifiedDetector` when ``cfg.verifier`` names one.
 
     Args:
