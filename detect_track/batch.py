@@ -22,6 +22,7 @@ import json
 import os
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from detect_track import __version__
-from detect_track.config import Config, to_dict
+from detect_track.config import Config, check_um_per_px, to_dict
 from detect_track.errors import ConfigError, DetectTrackError, InputError
 from detect_track.io.export import (
     atomic_write,
@@ -41,7 +42,7 @@ from detect_track.io.export import (
     write_csv,
     write_json,
 )
-from detect_track.io.video import IMAGE_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES
+from detect_track.io.video import IMAGE_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, printable_name
 
 #: File names of the combined outputs in the batch folder.
 BATCH_LOG = "batch_log.csv"
@@ -90,6 +91,8 @@ class JobSpec:
         report: Write ``report.html`` per input.
         overlay: Write ``overlay.mp4`` per input.
         threads: Torch threads per job (not part of the job key).
+        trust_models: Workers may unpickle model files from outside ``weights/``
+            (``--trust-model``; see :mod:`detect_track.trust`; not part of the job key).
     """
 
     cfg: Config
@@ -100,6 +103,7 @@ class JobSpec:
     report: bool = True
     overlay: bool = False
     threads: int = field(default=0, compare=False)
+    trust_models: bool = field(default=False, compare=False)
 
     def fingerprint(self) -> str:
         """Hash of the settings that change the outputs (hex)."""
@@ -139,7 +143,8 @@ def _split_folder(folder: Path, files: Sequence[str]) -> tuple[bool, list[Path]]
 
 
 def _frame_folder(folder: Path) -> bool:
-    files = sorted(p.name for p in folder.iterdir() if p.is_file())
+    files = sorted(p.name for p in folder.iterdir() if p.is_file()
+                   and not p.name.startswith("."))  # no macOS "._0001.png" forks
     return _split_folder(folder, files)[0]
 
 
@@ -167,13 +172,13 @@ def _rel_names(paths: Sequence[Path], base: Path) -> list[str]:
         except ValueError:
             rel = Path(p.name)
         stems.append(rel)
-    plain = [str(r.with_suffix("")).replace(os.sep, "/") if r.suffix else
-             str(r).replace(os.sep, "/") for r in stems]
-    counts = pd.Series(plain).value_counts()
+    plain = [printable_name(str(r.with_suffix("")) if r.suffix else str(r)).replace(os.sep, "/")
+             for r in stems]  # output folders get valid UTF-8 names
+    counts = Counter(plain)
     out = []
     for rel, name in zip(stems, plain, strict=True):
         if counts[name] > 1:  # a.avi and a.mp4 side by side: keep the suffix in the name
-            name = str(rel).replace(os.sep, "/").replace(".", "_")
+            name = printable_name(str(rel)).replace(os.sep, "/").replace(".", "_")
         out.append(name if name not in ("", ".") else "input")
     return out
 
@@ -205,7 +210,7 @@ def discover(spec: str | os.PathLike[str], exclude: str | os.PathLike[str] | Non
         found = _walk(root, excl)
         base = root
         what = f"folder {path}"
-    elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
+    elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES and _is_text(path):
         found, settings = _read_list(path)
         what = f"list file {path}"
         base = _common_base(found)
@@ -248,7 +253,11 @@ def _read_list(path: Path) -> tuple[list[Path], list[tuple[tuple[str, float], ..
                              f"{', '.join(ITEM_SETTINGS)})")
         rows = [(n + 2, r) for n, r in enumerate(table.to_dict(orient="records"))]
     else:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read list file {path} as UTF-8 text "
+                             f"({type(exc).__name__})") from None
         rows = [(n, {"path": line}) for n, line in enumerate(lines, 1)]
     found, settings = [], []
     for n, row in rows:
@@ -271,6 +280,11 @@ def _read_list(path: Path) -> tuple[list[Path], list[tuple[tuple[str, float], ..
                                  ) from None
             if not (np.isfinite(value) and value > 0):
                 raise InputError(f"{path}, line {n}: {key} must be > 0, got {cell}")
+            if key == "um_per_px":
+                try:
+                    check_um_per_px(value, "um_per_px")
+                except ConfigError as exc:
+                    raise InputError(f"{path}, line {n}: {exc}") from None
             values.append((key, value))
         found.append(p)
         settings.append(tuple(values))
@@ -284,6 +298,19 @@ def _common_base(paths: Sequence[Path]) -> Path:
     return Path(os.path.commonpath(parents))
 
 
+def _is_text(path: Path, n_bytes: int = 8192) -> bool:
+    """Whether a file starts like UTF-8 text (a list file), not like a video or an image."""
+    import codecs
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(n_bytes)
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return b"\0" not in head
+
+
 def is_batch_input(path: str | os.PathLike[str]) -> bool:
     """True for a glob, a list file, or a folder holding videos or sub-folders of inputs.
 
@@ -292,7 +319,7 @@ def is_batch_input(path: str | os.PathLike[str]) -> bool:
     text = str(path)
     p = Path(path)
     if p.is_file():
-        return p.suffix.lower() in LIST_SUFFIXES
+        return p.suffix.lower() in LIST_SUFFIXES and _is_text(p)
     if not p.exists():
         return any(ch in text for ch in "*?[")
     if not p.is_dir():
@@ -315,7 +342,7 @@ def content_hash(path: str | os.PathLike[str], chunk_bytes: int = 1 << 22) -> st
         files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
         for f in files:
             if p.is_dir():
-                h.update(f.name.encode() + b"\0")
+                h.update(os.fsencode(f.name) + b"\0")
             with open(f, "rb") as fh:
                 while block := fh.read(chunk_bytes):
                     h.update(block)
@@ -354,12 +381,17 @@ def process_item(item: BatchItem, out_root: str | os.PathLike[str], spec: JobSpe
     """
     started = time.perf_counter()
     out = Path(out_root) / item.rel
-    record: dict[str, Any] = {"file": str(item.path), "output": item.rel, "status": "failed",
+    record: dict[str, Any] = {"file": printable_name(str(item.path)), "output": item.rel,
+                              "status": "failed",
                               "error": "", "warnings": "", "elapsed_s": 0.0, "n_frames": None,
                               "n_tracks": None, "finished_at": "", "key": ""}
     try:
         if spec.threads > 0:
             os.environ["DETECT_TRACK_THREADS"] = str(spec.threads)
+        if spec.trust_models:  # a Dask worker elsewhere does not share our environment
+            from detect_track.trust import TRUST_ENV
+
+            os.environ[TRUST_ENV] = "1"
         spec = _item_spec(item, spec)
         key = hashlib.sha256((content_hash(item.path) + spec.fingerprint()).encode()).hexdigest()
         record["key"] = key
@@ -380,6 +412,9 @@ def process_item(item: BatchItem, out_root: str | os.PathLike[str], spec: JobSpe
         record["error"] = f"internal error: {type(exc).__name__}: {exc}{where}"
     finally:
         record["elapsed_s"] = round(time.perf_counter() - started, 3)
+        for k, v in record.items():  # messages may quote a file name that is not UTF-8
+            if isinstance(v, str):
+                record[k] = printable_name(v)
     return record
 
 
@@ -445,14 +480,19 @@ def _run_item(item: BatchItem, out: Path, spec: JobSpec, key: str,
     out = ensure_output_dir(out)
     (out / DONE_MARKER).unlink(missing_ok=True)  # from here on the folder is not complete
     remove_stale_temporaries(out)
-    results = run_video(item.path, spec.cfg, fps=spec.fps, um_per_px=spec.um_per_px,
-                        progress=progress, trajectories_csv=out / "trajectories.csv")
-    paths = write_outputs(item.path, results, out, spec)
+    try:
+        results = run_video(item.path, spec.cfg, fps=spec.fps, um_per_px=spec.um_per_px,
+                            progress=progress, trajectories_csv=out / "trajectories.csv")
+        paths = write_outputs(item.path, results, out, spec)
+    except BaseException:  # whatever a failure or a signal left half-written (our folder)
+        remove_stale_temporaries(out)
+        raise
     finished = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     record.update(n_frames=results.summary["n_frames"], n_tracks=results.summary["n_tracks"],
                   finished_at=finished, warnings="; ".join(results.warnings))
     files = sorted(str(p.relative_to(out)) for p in paths.values() if p.is_file())
-    write_json({"key": key, "input": str(item.path), "files": files, "detect_track": __version__,
+    write_json({"key": key, "input": printable_name(str(item.path)), "files": files,
+                "detect_track": __version__,
                 **{k: record[k] for k in ("finished_at", "n_frames", "n_tracks", "warnings")}},
                out / DONE_MARKER)
 
@@ -557,12 +597,23 @@ def run_batch(items: Sequence[BatchItem], out_root: str | os.PathLike[str], spec
 LOCK_FILE = ".detect-track-batch.lock"
 
 
+def output_lock(out: Path, what: str = "run") -> contextlib.AbstractContextManager[None]:
+    """The lock of an output folder (see :func:`_batch_lock`), for single runs too."""
+    return _batch_lock(out, what)
+
+
 @contextlib.contextmanager
-def _batch_lock(out: Path) -> Iterator[None]:
+def _batch_lock(out: Path, what: str = "batch") -> Iterator[None]:
     """Only one batch writes into a folder at a time; a dead batch's lock is taken over.
 
+    The temporary files a killed run left in ``out`` are removed once the lock is held.
+
+    Args:
+        out: The output folder.
+        what: What holds it, for the message (``batch``, ``run``).
+
     Raises:
-        ConfigError: If a running batch holds the folder.
+        ConfigError: If a running batch (or single run) holds the folder.
     """
     lock = out / LOCK_FILE
     for _attempt in range(2):
@@ -574,7 +625,7 @@ def _batch_lock(out: Path) -> Iterator[None]:
             except (OSError, ValueError):
                 pid = 0
             if pid and _alive(pid):
-                raise ConfigError(f"another detect-track batch (process {pid}) is writing "
+                raise ConfigError(f"another detect-track {what} (process {pid}) is writing "
                                   f"into {out}; wait for it or choose another --out") from None
             lock.unlink(missing_ok=True)  # left by a killed batch
             continue
@@ -664,8 +715,9 @@ def _run_pool(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool,
 
 
 def _crashed(item: BatchItem, exc: BaseException) -> dict[str, Any]:
-    return {"file": str(item.path), "output": item.rel, "status": "failed",
-            "error": f"worker crashed: {type(exc).__name__}: {exc}", "warnings": "",
+    return {"file": printable_name(str(item.path)), "output": item.rel, "status": "failed",
+            "error": printable_name(f"worker crashed: {type(exc).__name__}: {exc}"),
+            "warnings": "",
             "elapsed_s": None, "n_frames": None, "n_tracks": None, "finished_at": "", "key": ""}
 
 
@@ -686,6 +738,46 @@ def _process_on_dask(item: BatchItem, out_root: str, spec: JobSpec, force: bool,
     return process_item(item, out_root, spec, force, progress)
 
 
+#: Seconds to wait for a Dask scheduler to answer (``--dask-address``).
+DASK_CONNECT_S = 20.0
+
+
+def _connect_dask(client_cls: Any, address: str) -> Any:
+    """A Dask client of the scheduler at ``address``, or a ConfigError within a bounded time.
+
+    Something that accepts the connection but never answers (not a Dask scheduler) would
+    hang ``Client`` for ever, and garbage in reply surfaces as odd errors (a huge frame
+    length: MemoryError); so the client connects in a helper thread that is given up on
+    after :data:`DASK_CONNECT_S` seconds.
+
+    Raises:
+        ConfigError: Unreachable, silent, or not speaking the Dask protocol.
+    """
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = client_cls(address, timeout=f"{DASK_CONNECT_S}s")
+        except Exception as exc:  # noqa: BLE001 - reported below, in this thread's caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=connect, name="detect-track-dask-connect", daemon=True)
+    thread.start()
+    thread.join(DASK_CONNECT_S + 5.0)
+    if thread.is_alive():
+        raise ConfigError(f"no Dask scheduler answered at {address} within "
+                          f"{DASK_CONNECT_S:g} s (is that address a Dask scheduler?)")
+    exc = box.get("error")
+    if isinstance(exc, (OSError, TimeoutError)):
+        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}")
+    if exc is not None:
+        raise ConfigError(f"{address} did not answer as a Dask scheduler "
+                          f"({type(exc).__name__}: {exc})")
+    return box["client"]
+
+
 def _run_dask(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool, workers: int,
               address: str | None, finished: Callable[[int, dict[str, Any]], None],
               emit: EventFn) -> None:
@@ -699,10 +791,7 @@ def _run_dask(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool,
     cluster = None
     try:
         if address:
-            try:
-                client = Client(address, timeout="20s")
-            except (OSError, TimeoutError) as exc:
-                raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+            client = _connect_dask(Client, address)
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=40)

@@ -13,14 +13,15 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import sys  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from detect_track import __version__  # noqa: E402
-from detect_track.errors import ConfigError, DetectTrackError  # noqa: E402
+from detect_track.errors import ConfigError, DetectTrackError, InputError  # noqa: E402
 
 PROG = "detect-track"
 EXIT_USER_ERROR = 2
@@ -96,8 +97,70 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         """Print one line and exit with status 2."""
-        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message}\n"
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} "
                                     f"(run '{self.prog} --help' for usage)\n")
+
+
+def _dash_names(argv: Sequence[str]) -> list[str]:
+    """Arguments after ``--`` as plain names even when they start with ``-`` (``-x.avi``).
+
+    argparse's intermixed parsing loses what follows ``--``; ``./-x.avi`` names the same
+    file and cannot be taken for an option. They come first, so that the input is the
+    first positional argument even when ``KEY=VALUE`` overrides precede ``--``.
+    """
+    argv = list(argv)
+    if "--" not in argv:
+        return argv
+    i = argv.index("--")
+    return [f"./{a}" if a.startswith("-") else a for a in argv[i + 1:]] + argv[:i]
+
+
+def _output_folder(given: str | None, stem: str) -> Path:
+    """``--out``, or ``results/<stem>`` with the stem made valid UTF-8.
+
+    Raises:
+        ConfigError: If ``--out`` is not valid UTF-8 (OpenCV cannot write there).
+    """
+    from detect_track.io.video import printable_name
+
+    if given is None:
+        return Path("results") / printable_name(stem)
+    try:
+        given.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"--out {printable_name(given)!r}: the folder name is not valid "
+                          "UTF-8; choose another") from None
+    return Path(given)
+
+
+@contextlib.contextmanager
+def _run_folder(out: Path) -> Iterator[Path]:
+    """The output folder of one run, held while the run writes into it.
+
+    Created and checked, locked against a second run into it, cleared of what a killed
+    run left (temporary files), and removed again when the run failed and left it empty.
+
+    Raises:
+        OutputError: If the folder cannot be written.
+        ConfigError: If another detect-track run writes into it.
+    """
+    from detect_track.batch import output_lock
+    from detect_track.io.export import ensure_output_dir, remove_stale_temporaries
+
+    created = not out.exists()
+    ensure_output_dir(out)  # fail before the long work, not after
+    try:
+        with output_lock(out):
+            try:
+                yield out
+            except BaseException:  # e.g. SIGTERM between creating a temporary file and the
+                remove_stale_temporaries(out)  # code that would remove it: ours, we hold
+                raise  # the lock
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if empty
+        raise
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -127,10 +190,25 @@ def _run_parser() -> argparse.ArgumentParser:
                    "auto (default) = onnx when onnxruntime and the .onnx model are there")
     p.add_argument("-c", "--config", metavar="PRESET|FILE",
                    help=f"preset ({', '.join(list_presets())}) or YAML file")
+    _trust_option(p)
     _video_options(p)
     _common_run_options(p)
     p.add_argument("-V", "--version", action="version", version=f"{PROG} {__version__}")
     return p
+
+
+def _trust_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-model", action="store_true",
+                   help="load .pt model files from outside weights/ even when they need "
+                   "Python's unpickler (which can run code they hold): only for files you trust")
+
+
+def _apply_trust(args: argparse.Namespace) -> None:
+    """``--trust-model``: this process and the workers it starts may unpickle any model."""
+    if getattr(args, "trust_model", False):
+        from detect_track.trust import TRUST_ENV
+
+        os.environ[TRUST_ENV] = "1"
 
 
 def _video_options(p: argparse.ArgumentParser) -> None:
@@ -197,10 +275,14 @@ def cmd_run(argv: Sequence[str]) -> int:
     parser = _run_parser()
     if not argv:
         parser.error("no VIDEO given")
-    args = parser.parse_intermixed_args(argv)
+    args = parser.parse_intermixed_args(_dash_names(argv))
+    _apply_trust(args)
     from detect_track.batch import is_batch_input, write_outputs
-    from detect_track.io.export import ensure_output_dir
+    from detect_track.config import check_um_per_px
     from detect_track.pipeline import run_video
+
+    if args.um_per_px is not None:
+        check_um_per_px(args.um_per_px)
 
     cfg = _load_cfg(args.config, args.overrides,
                     **{"detector.name": args.detector, "tracker.name": args.tracker,
@@ -216,19 +298,22 @@ def cmd_run(argv: Sequence[str]) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} is for batches (a folder of "
                               "videos, a glob or a list file; or add --batch)")
     video = Path(args.video)
-    out = Path(args.out) if args.out else Path("results") / (video.stem or "video")
-    ensure_output_dir(out)  # fail before the long work, not after
-    update, close = _progress_bar(video.name, args.quiet)
-    try:
-        results = run_video(video, cfg, fps=args.fps, um_per_px=args.um_per_px, progress=update,
-                            trajectories_csv=out / "trajectories.csv")
-    finally:
-        close()
-    update, close = _progress_bar("overlay", args.quiet or not args.overlay)
-    try:
-        paths = write_outputs(video, results, out, _job_spec(args, cfg), overlay_progress=update)
-    finally:
-        close()
+    if not video.exists():  # before any output folder is made
+        raise InputError(f"no such file or folder: {video}")
+    out = _output_folder(args.out, video.stem or "video")
+    with _run_folder(out):
+        update, close = _progress_bar(video.name, args.quiet)
+        try:
+            results = run_video(video, cfg, fps=args.fps, um_per_px=args.um_per_px,
+                                progress=update, trajectories_csv=out / "trajectories.csv")
+        finally:
+            close()
+        update, close = _progress_bar("overlay", args.quiet or not args.overlay)
+        try:
+            paths = write_outputs(video, results, out, _job_spec(args, cfg),
+                                  overlay_progress=update)
+        finally:
+            close()
     if not args.quiet:
         _print_outcome(results, out, paths)
     return 0
@@ -244,7 +329,7 @@ def _run_stills(args: argparse.Namespace, cfg: Any) -> int:
 
     images = list_images(args.video)
     name = Path(str(args.video).rstrip("/")).stem or "images"
-    out = ensure_output_dir(Path(args.out) if args.out else Path("results") / name)
+    out = ensure_output_dir(_output_folder(args.out, name))
     annotated = ensure_output_dir(out / "annotated") if cfg.still.annotate else None
     update, close = _progress_bar("images", args.quiet)
     try:
@@ -273,7 +358,7 @@ def _job_spec(args: argparse.Namespace, cfg: Any) -> Any:
 
     return JobSpec(cfg, fps=args.fps, um_per_px=args.um_per_px, exports=tuple(args.export),
                    save_crops=args.save_crops, report=not args.no_report,
-                   overlay=args.overlay)
+                   overlay=args.overlay, trust_models=args.trust_model)
 
 
 def _run_batch(args: argparse.Namespace, cfg: Any) -> int:
@@ -286,11 +371,11 @@ def _run_batch(args: argparse.Namespace, cfg: Any) -> int:
 
     if args.fps is not None:  # checked once here, not once per input
         _in_range(args.fps, "--fps", cfg.video.max_fps)
-    if args.um_per_px is not None:
-        _in_range(args.um_per_px, "--um-per-px", 100)
     name = Path(str(args.video).split("*")[0].rstrip("/")).stem or "batch"
-    out = ensure_output_dir(Path(args.out) if args.out else Path("results") / name)
-    items = discover(args.video, exclude=out)
+    out = _output_folder(args.out, name)
+    items = discover(args.video, exclude=out)  # no input: no output folder either
+    created = not out.exists()
+    out = ensure_output_dir(out)
     spec = _job_spec(args, cfg)
     files = tqdm(total=len(items), desc="files", unit="file", file=sys.stderr,
                  disable=True if args.quiet else None, dynamic_ncols=True, position=0)
@@ -314,6 +399,11 @@ def _run_batch(args: argparse.Namespace, cfg: Any) -> int:
         outcome = run_batch(items, out, spec, workers=args.workers, executor=args.executor,
                             dask_address=args.dask_address, force=args.force,
                             on_event=on_event)
+    except BaseException:
+        if created:  # e.g. the Dask scheduler could not be reached: leave no empty folder
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     finally:
         frames.close()
         files.close()
@@ -379,24 +469,29 @@ def cmd_track(argv: Sequence[str]) -> int:
     _common_run_options(p)
     if not argv:
         p.error("no DETECTIONS.csv given")
-    args = p.parse_intermixed_args(argv)
-    from detect_track.io.detections import read_detections
-    from detect_track.io.export import ensure_output_dir
+    args = p.parse_intermixed_args(_dash_names(argv))
+    from detect_track.config import check_um_per_px
+    from detect_track.io.detections import MAX_FRAMES, read_detections
+    from detect_track.io.video import printable_name
     from detect_track.pipeline import track_detections, write_results
 
+    check_um_per_px(args.um_per_px)
+    if args.n_frames is not None and not 0 <= args.n_frames <= MAX_FRAMES:
+        raise ConfigError(f"--n-frames must be in [0, {MAX_FRAMES}], got {args.n_frames}")
     cfg = _load_cfg(args.config, args.overrides, **{"tracker.name": args.tracker})
     path = Path(args.detections)
     table = read_detections(path)
-    out = Path(args.out) if args.out else Path("results") / (path.stem or "detections")
-    ensure_output_dir(out)
-    update, close = _progress_bar(path.name, args.quiet)
-    try:
-        results = track_detections(table, cfg, fps=args.fps, um_per_px=args.um_per_px,
-                                   name=path.name, path=path, n_frames=args.n_frames,
-                                   progress=update, trajectories_csv=out / "trajectories.csv")
-    finally:
-        close()
-    paths = write_results(results, out, exports=args.export)
+    out = _output_folder(args.out, path.stem or "detections")
+    with _run_folder(out):
+        update, close = _progress_bar(path.name, args.quiet)
+        try:
+            results = track_detections(table, cfg, fps=args.fps, um_per_px=args.um_per_px,
+                                       name=printable_name(path.name), path=path,
+                                       n_frames=args.n_frames, progress=update,
+                                       trajectories_csv=out / "trajectories.csv")
+        finally:
+            close()
+        paths = write_results(results, out, exports=args.export)
     if not args.quiet:
         _print_outcome(results, out, paths)
     return 0
@@ -573,7 +668,9 @@ def cmd_train(argv: Sequence[str]) -> int:
     p.add_argument("--n-videos", type=int, help="dataset: simulated clips (default 400)")
     p.add_argument("--tile-px", type=int, help="dataset: tile side in px (default 320)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _trust_option(p)
     args = p.parse_args(argv)
+    _apply_trust(args)
     say = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     if args.what == "dataset":
         from detect_track.synth.dataset import DatasetSpec, build_detection_dataset
@@ -615,6 +712,10 @@ def cmd_train(argv: Sequence[str]) -> int:
         if args.arch:
             values["model_yaml"] = _arch_path(args.arch)
         if args.init:
+            from detect_track.trust import require_trusted
+
+            if Path(args.init).is_file():
+                require_trusted(args.init, "YOLO checkpoint")  # ultralytics unpickles it
             values["init_weights"] = args.init
         best = train_yolo(args.path, args.out,
                           YoloTrainSettings(**values, tile=not args.resize), log=say)
@@ -737,7 +838,9 @@ def cmd_morphology(argv: Sequence[str]) -> int:
         write_csv(table, args.out)
         say(f"{len(table)} predictions -> {args.out}")
     else:
-        table.to_csv(sys.stdout, index=False, float_format="%.4f")
+        from detect_track.io.export import escape_formulas
+
+        escape_formulas(table).to_csv(sys.stdout, index=False, float_format="%.4f")
     return 0
 
 
@@ -752,7 +855,9 @@ def cmd_export(argv: Sequence[str]) -> int:
     p.add_argument("format", choices=["onnx"], metavar="FORMAT", help="onnx")
     p.add_argument("weights", metavar="MODEL.pt", help="the checkpoint to export")
     p.add_argument("--out", metavar="FILE.onnx", help="default: MODEL.onnx beside MODEL.pt")
+    _trust_option(p)
     args = p.parse_args(argv)
+    _apply_trust(args)
     from detect_track.training.export import export_onnx
 
     print(export_onnx(args.weights, args.out))
@@ -769,22 +874,70 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 }
 
 
+def _one_line(message: str, limit: int = 2000) -> str:
+    """A message on one line (a library's multi-line text folded), at most ``limit`` chars."""
+    text = " ".join(message.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, Slurm, ``docker stop``), raised where the program is.
+
+    So the same clean-up as for Ctrl-C runs: temporary files removed, locks released.
+    """
+
+
+#: Exit status after SIGTERM (128 + 15, as a shell reports a process it terminated).
+EXIT_TERMINATED = 143
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends us at once
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``detect-track`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     command = COMMANDS.get(argv[0]) if argv else None
+    from detect_track.trust import TRUST_ENV
+
+    trust = os.environ.get(TRUST_ENV)  # --trust-model holds for this command only
     try:
-        if command is not None:
-            return command(argv[1:])
-        return cmd_run(argv)
+        with _sigterm_as_interrupt():
+            if command is not None:
+                return command(argv[1:])
+            return cmd_run(argv)
     except DetectTrackError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # output piped into `head` & co.: not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Terminated:
+        print(f"{PROG}: terminated (SIGTERM; finished outputs are complete, nothing "
+              "half-written)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted (finished outputs are complete; nothing half-written)",
               file=sys.stderr)
@@ -795,9 +948,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # last resort: never show a traceback to a lab user
         if debug:
             raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} "
+        print(f"{PROG}: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
               "(re-run with --debug for details, and please report it)", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+    finally:
+        if trust is None:
+            os.environ.pop(TRUST_ENV, None)
+        else:
+            os.environ[TRUST_ENV] = trust
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,6 +23,92 @@ if TYPE_CHECKING:  # the tracing module imports cv2 and scipy: loaded only when 
     from detect_track.detectors.tails import TailTraceSettings
 
 PRESET_DIR = Path(__file__).parent / "configs"
+#: Largest config file read (bytes): a configuration is a few kB.
+MAX_YAML_BYTES = 1 << 20
+#: Most YAML nodes a document may expand to once aliases are followed ("billion laughs").
+MAX_YAML_NODES = 100_000
+#: Longest text value of a setting (characters).
+MAX_TEXT_CHARS = 4096
+#: Scales accepted (µm per pixel): from a 100x objective with extra magnification to a
+#: 0.5x macro lens; outside, a 4.5 µm head is under a pixel or thousands of pixels long.
+MIN_UM_PER_PX, MAX_UM_PER_PX = 0.01, 100.0
+
+
+def check_um_per_px(value: float, label: str = "--um-per-px") -> float:
+    """``value`` as a float if it is a plausible scale in µm/px, else a ConfigError."""
+    if not (math.isfinite(value) and MIN_UM_PER_PX <= value <= MAX_UM_PER_PX):
+        raise ConfigError(f"{label} must be a number in [{MIN_UM_PER_PX:g}, {MAX_UM_PER_PX:g}] "
+                          f"µm/px (a sperm head is about 4.5 µm long), got {value:g}")
+    return float(value)
+
+
+def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a YAML graph that aliases would expand past :data:`MAX_YAML_NODES`, or a cycle.
+
+    Sizes are counted on the graph (each node once), so the check itself stays cheap.
+
+    Raises:
+        ConfigError: On a recursive alias or too large an expansion.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in _yaml_children(node))
+            if sizes[key] > MAX_YAML_NODES:
+                raise ConfigError(f"YAML expands to more than {MAX_YAML_NODES} values (aliases "
+                                  "repeated many times?); refused")
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise ConfigError("YAML holds a recursive alias; refused")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _yaml_children(node) if id(c) not in sizes)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no Python objects) that also refuses alias bombs and cycles."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        """Check the expansion of the composed document, then build it."""
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse untrusted YAML text safely: no code, bounded size, depth and alias expansion.
+
+    Args:
+        text: The YAML document.
+        source: What it is, for the error message (a file name, a config key).
+
+    Raises:
+        ConfigError: Too long, not valid YAML, too deep, or expanding too far.
+    """
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source} is larger than {MAX_YAML_BYTES // 1024} kB; refused")
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot read {source}: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"cannot read {source}: nested too deeply") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -36,6 +122,8 @@ class VideoConfig:
     max_fps: float = 2000.0  # fps above this is rejected as absurd
     chamber_depth_um: float | None = None  # counting-chamber depth in µm (e.g. 20): concentration
     read_ahead_frames: int = 8  # frames decoded ahead in a background thread (0 = 1)
+    max_pixels: int = 100_000_000  # largest frame or image read (width x height); checked
+    # from the file header before decoding, so a 20000 x 20000 PNG cannot fill the memory
 
 
 @dataclass(frozen=True)
@@ -232,11 +320,13 @@ def _unknown_key(key: str, valid: list[str]) -> ConfigError:
 
 def _coerce(value: Any, current: Any, key: str) -> Any:
     """Convert ``value`` (from YAML or a string override) to the type of ``current``."""
+    if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+        raise ConfigError(f"config key '{key}': value longer than {MAX_TEXT_CHARS} characters")
     if isinstance(value, str) and not isinstance(current, str):
         try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config key '{key}': cannot parse {value!r}") from exc
+            value = load_yaml(value, f"config key '{key}'")
+        except ConfigError:
+            raise ConfigError(f"config key '{key}': cannot parse {value[:80]!r}") from None
     if current is None or value is None:
         if value is not None and not isinstance(value, (int, float)):
             raise ConfigError(f"config key '{key}' expects a number, got {value!r}")
@@ -256,7 +346,11 @@ def _coerce(value: Any, current: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' must be finite, got {value!r}")
         return float(value)
     if isinstance(current, str):
-        return str(value)
+        text = str(value)
+        if len(text) > MAX_TEXT_CHARS:
+            raise ConfigError(f"config key '{key}': value longer than {MAX_TEXT_CHARS} "
+                              "characters")
+        return text
     raise ConfigError(f"config key '{key}' cannot be set")  # pragma: no cover
 
 
@@ -336,9 +430,15 @@ def load_config(preset_or_file: str | None = None,
             hint = f"; did you mean '{close[0]}'?" if close else f" (presets: {', '.join(names)})"
             raise ConfigError(f"no preset or config file '{preset_or_file}'{hint}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_YAML_BYTES + 1)
+            if len(raw) > MAX_YAML_BYTES:
+                raise ConfigError(f"config file '{path}' is larger than "
+                                  f"{MAX_YAML_BYTES // 1024} kB; refused")
+            text = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file '{path}': {exc}") from exc
+        data = load_yaml(text, f"config file '{path}'") or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config file '{path}' must hold a mapping of sections")
         cfg = apply_overrides(cfg, _flatten(data))
@@ -360,10 +460,9 @@ def validate(cfg: Config) -> None:
     if v.default_fps is not None and not (0 < v.default_fps <= v.max_fps):
         raise ConfigError(f"video.default_fps must be in (0, {v.max_fps:g}], "
                           f"got {v.default_fps:g}")
-    if v.um_per_px is not None and not (0 < v.um_per_px <= 100):
-        raise ConfigError(f"video.um_per_px must be in (0, 100], got {v.um_per_px:g}")
-    if not 0 < v.default_um_per_px <= 100:
-        raise ConfigError("video.default_um_per_px must be in (0, 100]")
+    if v.um_per_px is not None:
+        check_um_per_px(v.um_per_px, "video.um_per_px")
+    check_um_per_px(v.default_um_per_px, "video.default_um_per_px")
     if v.chamber_depth_um is not None and not (0 < v.chamber_depth_um <= 1000):
         raise ConfigError("video.chamber_depth_um (--chamber-depth-um) must be in (0, 1000], "
                           f"got {v.chamber_depth_um:g}")
@@ -427,6 +526,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("still.tail_map_threshold must be in (0, 1)")
     if v.read_ahead_frames < 0:
         raise ConfigError("video.read_ahead_frames must be >= 0")
+    if v.max_pixels < 1:
+        raise ConfigError("video.max_pixels must be >= 1")
     if cfg.kinematics.smoothing_window_frames < 1:
         raise ConfigError("kinematics.smoothing_window_frames must be >= 1")
 

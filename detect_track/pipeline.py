@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from detect_track import __version__
-from detect_track.config import Config, load_config, to_dict
+from detect_track.config import Config, check_um_per_px, load_config, to_dict
 from detect_track.detectors import create_detector
 from detect_track.errors import ConfigError, InputError, OutputError
 from detect_track.io.export import (
@@ -27,11 +27,12 @@ from detect_track.io.export import (
     FILE_MODE,
     copy_file,
     ensure_output_dir,
+    escape_formulas,
     write_csv,
     write_json,
     write_mot,
 )
-from detect_track.io.video import FrameSource, read_ahead
+from detect_track.io.video import FrameSource, printable_name, read_ahead
 from detect_track.kinematics import kinematics_table
 from detect_track.motility import classify_motility, sample_summary
 from detect_track.tracking import create_tracker
@@ -135,10 +136,10 @@ def resolve_um_per_px(cfg: Config, um_per_px: float | None = None
     ``video.default_um_per_px`` (``default``, warned).
 
     Raises:
-        ConfigError: If ``um_per_px`` is not in (0, 100].
+        ConfigError: If ``um_per_px`` is not a plausible scale (``check_um_per_px``).
     """
     if um_per_px is not None:
-        return _in_range(um_per_px, "--um-per-px", 100), "cli", []
+        return check_um_per_px(um_per_px, "--um-per-px"), "cli", []
     if cfg.video.um_per_px is not None:
         return float(cfg.video.um_per_px), "config", []
     scale = cfg.video.default_um_per_px
@@ -458,7 +459,7 @@ class _TrajectorySink:
             except OSError as exc:
                 raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
             self._tmp = Path(tmp)
-            self._handle = os.fdopen(fd, "w", encoding="utf-8", newline="")
+            self._handle = os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="")
             self.write(_empty_trajectories())  # the header
 
     def write(self, traj: pd.DataFrame) -> None:
@@ -471,8 +472,8 @@ class _TrajectorySink:
             self._parts.append(traj)
             return
         try:
-            traj.to_csv(self._handle, index=False, header=self._handle.tell() == 0,
-                        float_format="%.6g")
+            escape_formulas(traj).to_csv(self._handle, index=False,
+                                         header=self._handle.tell() == 0, float_format="%.6g")
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
@@ -771,7 +772,7 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     """
     cfg = cfg or load_config()
     started = time.perf_counter()
-    src = FrameSource(source)
+    src = FrameSource(source, max_pixels=cfg.video.max_pixels)
     if src.info.n_frames == 1:
         raise InputError(f"{src.path} {SINGLE_FRAME}")
     meta, warnings = resolve_meta(src, cfg, fps, um_per_px)
@@ -782,7 +783,8 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     clock = _StageClock()
     sink = _TrajectorySink(trajectories_csv)
     collector = _Collector(tracker, names, track_class_ids(names, cfg.detector.track_classes),
-                           meta, cfg, Path(source).name, sink, morphology, clock)
+                           meta, cfg, printable_name(Path(source).name), sink, morphology,
+                           clock)
     try:
         frames = clock.iterate("decode", read_ahead(src, depth=cfg.video.read_ahead_frames))
         for index, frame, dets in clock.iterate("detect", detect_stream(detector, frames)):
@@ -851,7 +853,7 @@ def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps
     cfg = cfg or load_config()
     started = time.perf_counter()
     _in_range(fps, "--fps", cfg.video.max_fps)
-    _in_range(um_per_px, "--um-per-px", 100)
+    check_um_per_px(um_per_px, "--um-per-px")
     table = normalise_detections(detections, box_px=5.0 / um_per_px)
     last = int(table["frame"].max()) if len(table) else -1
     total = max(last + 1, int(n_frames or 0))
@@ -864,14 +866,14 @@ def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps
     class_index = {n: i for i, n in enumerate(class_names)}
     meta = VideoMeta(str(path or name), float(fps), total, 0, 0, float(um_per_px), "cli", "cli")
     tracker = create_tracker(cfg.tracker.name, cfg, meta)
-    sink = _TrajectorySink(trajectories_csv)
-    collector = _Collector(tracker, class_names, tracked_ids, meta, cfg, name, sink)
     frames = table["frame"].to_numpy()
     starts = np.searchsorted(frames, np.arange(total + 1))
     xy = table[["x_px", "y_px"]].to_numpy()
     wh = table[["w_px", "h_px"]].to_numpy()
     conf = table["confidence"].to_numpy()
     cls = table["class_name"].map(class_index).to_numpy(np.int64)
+    sink = _TrajectorySink(trajectories_csv)  # created last: removed by the except below
+    collector = _Collector(tracker, class_names, tracked_ids, meta, cfg, name, sink)
     try:
         for index in range(total):
             sl = slice(starts[index], starts[index + 1])

@@ -29,7 +29,13 @@ import pandas as pd
 from detect_track.config import Config
 from detect_track.detectors.reclassify import CellReclassifier, load_reclassifier
 from detect_track.errors import ConfigError, InputError
-from detect_track.io.video import IMAGE_SUFFIXES
+from detect_track.io.video import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    check_pixels,
+    image_size,
+    read_image_file,
+)
 from detect_track.types import Detections, VideoMeta
 
 #: Columns of ``detections.csv``: one row per object found (pixels of the original image).
@@ -65,21 +71,29 @@ def list_images(path: str | os.PathLike[str]) -> list[Path]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"no such file or folder: {p}")
-    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) \
-        if p.is_dir() else [p]
+    files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES
+                   and not f.name.startswith(".")) if p.is_dir() else [p]  # no "._x.png"
     if not files:
         raise InputError(f"no images (png, jpg, tif, bmp) in {p}")
     return files
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
+               ) -> np.ndarray:
     """An image as stored: ``(H, W)`` or ``(H, W, 3)`` BGR, uint8 or uint16.
 
     Raises:
-        InputError: If the file cannot be decoded.
+        InputError: If the file cannot be decoded, or is larger than ``max_pixels``
+            (checked from its header, before decoding).
     """
     p = Path(path)
-    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    size = image_size(p)
+    if size is not None:
+        check_pixels(size[0], size[1], max_pixels, p)
+    try:
+        img = read_image_file(p)
+    except InputError:
+        img = None
     if img is None and p.suffix.lower() in (".tif", ".tiff"):
         try:
             import tifffile
@@ -265,7 +279,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
         if progress is not None and k:
             progress(k, len(images))
         try:
-            image = read_image(path)
+            image = read_image(path, cfg.video.max_pixels)
         except InputError as exc:
             errors.append((path.name, str(exc)))
             continue

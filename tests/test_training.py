@@ -25,9 +25,13 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_detection_dataset(out, spec)
 
 
-def test_yolo_trains_one_epoch_and_loads(tiny_dataset: Path, tmp_path: Path):
+def test_yolo_trains_one_epoch_and_loads(tiny_dataset: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch):
     from detect_track.detectors.yolo import YoloDetector
     from detect_track.training.yolo import YoloTrainSettings, train_yolo
+    from detect_track.trust import TRUST_ENV
+
+    monkeypatch.setenv(TRUST_ENV, "1")  # our own checkpoint, outside weights/ (--trust-model)
 
     best = train_yolo(tiny_dataset, tmp_path / "run",
                       YoloTrainSettings(epochs=1, imgsz=128, batch=4, workers=0, cache=False))

@@ -133,7 +133,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any loader failure is one message
-        raise ConfigError(f"cannot load EfficientDet weights {path}: {exc}") from exc
+        raise ConfigError(f"cannot load EfficientDet weights {path}: not a plain-tensor "
+                          f"checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not a detect-track EfficientDet checkpoint")
     return ckpt

@@ -26,6 +26,7 @@ from detect_track.detectors.learned import (
 )
 from detect_track.errors import ConfigError
 from detect_track.ml import prepare_ultralytics, torch_threads
+from detect_track.trust import require_trusted
 from detect_track.types import Detections, VideoMeta
 
 DEFAULT_WEIGHTS = "yolo-sperm"
@@ -51,6 +52,7 @@ class YoloDetector(LearnedDetector):
 
         self.cfg = cfg
         self.weights: Path = resolve_weights(cfg.weights, DEFAULT_WEIGHTS, ".pt")
+        require_trusted(self.weights, "YOLO checkpoint")  # ultralytics unpickles it
         try:
             self._model = YOLO(str(self.weights), task="detect")
         except Exception as exc:  # noqa: BLE001 - any loader failure is one message

@@ -24,6 +24,12 @@ import pandas as pd
 
 from detect_track.errors import InputError
 
+#: Largest frame index accepted (a 1e9 would mean a billion empty frames to step through):
+#: 10^6 frames are 9 hours at 30 fps, 8 minutes at 2000 fps.
+MAX_FRAMES = 1_000_000
+#: Longest ``class_name`` (characters) and most distinct classes in one table.
+MAX_CLASS_NAME_CHARS = 100
+MAX_CLASSES = 100
 REQUIRED = ("frame", "x_px", "y_px")
 OPTIONAL = ("w_px", "h_px", "confidence", "class_name")
 # columns other tools write, so that the error can say what to rename
@@ -104,6 +110,9 @@ def normalise_detections(df: pd.DataFrame, box_px: float | None,
     frames = out["frame"].to_numpy()
     if len(frames) and (np.any(frames < 0) or np.any(frames != np.round(frames))):
         raise InputError(f"{source}: 'frame' must hold 0-based integer frame indices")
+    if len(frames) and frames.max() >= MAX_FRAMES:
+        raise InputError(f"{source}: frame {frames.max():.0f} is beyond the {MAX_FRAMES:,} "
+                         "frames this command tracks (a wrong column or unit?)")
     out["frame"] = frames.astype(np.int64)
     for col in ("w_px", "h_px"):
         if col in out and np.any(out[col].fillna(1.0) <= 0):
@@ -119,7 +128,15 @@ def normalise_detections(df: pd.DataFrame, box_px: float | None,
     else:
         out["confidence"] = 1.0
     if "class_name" in df.columns:
-        out["class_name"] = df["class_name"].fillna("sperm").astype(str).str.strip()
+        names = df["class_name"].fillna("sperm").astype(str).str.strip()
+        too_long = names.str.len() > MAX_CLASS_NAME_CHARS
+        if too_long.any():
+            row = int(np.flatnonzero(too_long.to_numpy())[0])
+            raise InputError(f"{source}: 'class_name' longer than {MAX_CLASS_NAME_CHARS} "
+                             f"characters (data row {row + 1})")
+        if names.nunique() > MAX_CLASSES:
+            raise InputError(f"{source}: more than {MAX_CLASSES} different class names")
+        out["class_name"] = names
     else:
         out["class_name"] = "sperm"
     out = out[["frame", "x_px", "y_px", "w_px", "h_px", "confidence", "class_name"]]

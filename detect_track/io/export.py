@@ -92,9 +92,56 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
     return removed
 
 
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def escape_cell(value: Any) -> Any:
+    """A text cell that a spreadsheet would evaluate, prefixed with ``'``; others as they are.
+
+    Only strings are touched, and of them not those that are plain numbers (``-1.5``):
+    numbers stay numbers. ``=1+2`` becomes ``'=1+2``, shown as text by Excel, LibreOffice
+    and Google Sheets.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every text cell (and column name) passed through :func:`escape_cell`.
+
+    Numeric columns are left alone; the input is not modified.
+    """
+    text_cols = [c for c in df.columns if df[c].dtype == object
+                 or pd.api.types.is_string_dtype(df[c].dtype)]
+    needs = [c for c in text_cols if df[c].map(lambda v: escape_cell(v) is not v).any()]
+    renamed = {c: escape_cell(c) for c in df.columns if escape_cell(c) is not c}
+    if not needs and not renamed:
+        return df
+    out = df.copy()
+    for col in needs:
+        out[col] = out[col].map(escape_cell).astype(object)
+    return out.rename(columns=renamed)
+
+
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write a DataFrame as CSV (no index, UTF-8, '.' decimals) atomically."""
-    return atomic_write(path, lambda p: df.to_csv(p, index=False, float_format="%.6g"))
+    """Write a DataFrame as CSV (no index, UTF-8, '.' decimals) atomically.
+
+    Text cells a spreadsheet would run as a formula are escaped (:func:`escape_formulas`);
+    text that cannot be encoded (a file name that is not valid UTF-8) gets ``?``.
+    """
+    safe = escape_formulas(df)
+    return atomic_write(path, lambda p: safe.to_csv(p, index=False, float_format="%.6g",
+                                                   errors="replace"))
 
 
 def copy_file(source: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
@@ -122,9 +169,10 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_json(data: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write a dict as pretty JSON atomically (NaN becomes null)."""
+    """Write a dict as pretty JSON atomically (NaN becomes null; unencodable text ``?``)."""
     text = json.dumps(_jsonable(data), indent=2, ensure_ascii=False)
-    return atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    return atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8",
+                                                     errors="replace"))
 
 
 #: Export formats besides the default CSV/JSON files, by name (``--export``).
@@ -166,5 +214,5 @@ def write_mot(trajectories: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
 
 def write_text(text: str, path: str | os.PathLike[str]) -> Path:
-    """Write UTF-8 text (a report, a benchmark table) atomically."""
-    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    """Write UTF-8 text (a report, a benchmark table) atomically (unencodable: ``?``)."""
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8", errors="replace"))

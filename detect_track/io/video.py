@@ -6,10 +6,15 @@ FFmpeg's own log output is silenced so a corrupt file produces one clear error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
+import shutil
+import struct
+import tempfile
 import threading
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +35,163 @@ except AttributeError:  # pragma: no cover
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
+#: Largest frame or image read, in pixels (width x height), unless raised with
+#: ``video.max_pixels``: a 20000 x 20000 PNG would take gigabytes to decode.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def printable_name(name: str) -> str:
+    r"""``name`` as valid UTF-8 text: undecodable bytes of a file name become U+FFFD.
+
+    A file name that is not valid UTF-8 (``bad\xff.avi`` from a Windows share) reaches
+    Python as lone surrogates, which no table, JSON file or terminal can hold.
+    """
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def opencv_path(path: str | os.PathLike[str]) -> Iterator[str]:
+    """A path OpenCV can be handed: the path itself, or a symlink with a UTF-8 name.
+
+    OpenCV crashes (segmentation fault) on a path that is not valid UTF-8, so such a
+    file is reached through a link in a private temporary folder, removed afterwards.
+    """
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        yield text
+        return
+    folder = tempfile.mkdtemp(prefix="detect-track-")
+    try:
+        link = os.path.join(folder, "file" + printable_name(Path(text).suffix))
+        os.symlink(os.path.abspath(text), link)
+        yield link
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_pixels(width: int, height: int, max_pixels: int, what: object) -> None:
+    """Refuse a frame larger than ``max_pixels`` before it is decoded.
+
+    Raises:
+        InputError: Naming the size, the limit and the key that raises it.
+    """
+    if width * height > max_pixels:
+        raise InputError(f"{what}: {width} x {height} px ({width * height / 1e6:.0f} Mpx) is "
+                         f"more than the limit of {max_pixels / 1e6:g} Mpx; if the image is "
+                         f"genuine, raise it with video.max_pixels={width * height}")
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(width, height)`` of an image file from its header (nothing decoded), or None.
+
+    None when the header cannot be read: the decoder then reports the file.
+    """
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning: we decide
+            with Image.open(path) as im:
+                return int(im.size[0]), int(im.size[1])
+    except Image.DecompressionBombError as exc:  # past Pillow's hard limit (~179 Mpx)
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        return (int(found.group(1)), 1) if found else None
+    except Exception:  # noqa: BLE001 - unreadable header: let the decoder say so
+        return None
+
+
+def read_image_file(path: str | os.PathLike[str]) -> np.ndarray:
+    """``cv2.imread(path, IMREAD_UNCHANGED)``, also for a name that is not valid UTF-8.
+
+    Raises:
+        InputError: If the file cannot be read or decoded.
+    """
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # OpenCV would crash on the name: decode the bytes instead
+        try:
+            data = np.fromfile(text, np.uint8)
+        except OSError as exc:
+            raise InputError(f"cannot read image: {path} ({exc.strerror or exc})") from None
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    else:
+        img = cv2.imread(text, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError(f"cannot read image: {path}")
+    return img
+
+
+def _check_finite(frame: np.ndarray, what: str) -> np.ndarray:
+    """A float frame must hold finite values only (NaN would silently hide every cell).
+
+    Raises:
+        InputError: Naming how many pixels are NaN or infinite.
+    """
+    if frame.dtype.kind == "f":
+        bad = int(frame.size - np.count_nonzero(np.isfinite(frame)))
+        if bad:
+            raise InputError(f"{what} holds {bad} NaN or infinite pixel values; replace them "
+                             "(e.g. with the background level) and run again")
+    return frame
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence what native code prints on file descriptor 2 (OpenCV's AVI parser)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # pragma: no cover - no stderr at all
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _open_capture(path: str) -> cv2.VideoCapture:
+    """``cv2.VideoCapture`` through FFmpeg, else any backend (whose complaints are muted)."""
+    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    if cap.isOpened():
+        return cap
+    cap.release()
+    with _quiet_stderr():
+        return cv2.VideoCapture(path)
+
+
+def avi_states_frame_rate(path: str | os.PathLike[str]) -> bool | None:
+    """Whether an AVI's video stream header gives a frame rate; None if not an AVI.
+
+    An AVI whose ``strh`` rate or scale is 0 has none: FFmpeg then reports 25 fps, which
+    is its fallback, not the file's.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"AVI ":
+        return None
+    pos = head.find(b"strh")
+    while 0 <= pos <= len(head) - 36:
+        if head[pos + 8:pos + 12] == b"vids":
+            scale, rate = struct.unpack_from("<II", head, pos + 28)
+            return scale > 0 and rate > 0
+        pos = head.find(b"strh", pos + 4)
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,18 +239,23 @@ class FrameSource:
 
     Args:
         path: Video file, folder of images, or multi-page TIFF.
+        max_pixels: Largest frame accepted (width x height), checked before decoding.
 
     Raises:
-        InputError: If the path is missing, not a supported source, or unreadable.
+        InputError: If the path is missing, not a supported source, unreadable, or its
+            frames are larger than ``max_pixels``.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str],
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.path = Path(path)
+        self.max_pixels = int(max_pixels)
         if not self.path.exists():
             raise InputError(f"no such file or folder: {self.path}")
         if self.path.is_dir():
-            self._files = sorted(
-                (p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+            self._files = sorted(  # hidden files (macOS "._0001.png" forks) are not frames
+                (p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                 and not p.name.startswith(".") and p.is_file()),
                 key=_natural_key,
             )
             if not self._files:
@@ -107,20 +274,28 @@ class FrameSource:
     def _probe_video(self) -> SourceInfo:
         if self.path.stat().st_size == 0:
             raise InputError(f"video file is empty (0 bytes): {self.path}")
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            if not cap.isOpened():
-                raise InputError(f"cannot open video (unsupported or corrupt file): {self.path}")
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                raise InputError(
-                    f"cannot decode any frame of the video (corrupt file?): {self.path}")
-            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or -1)
-        finally:
-            cap.release()
+        with opencv_path(self.path) as name:
+            cap = _open_capture(name)
+            try:
+                if not cap.isOpened():
+                    raise InputError(
+                        f"cannot open video (unsupported or corrupt file): {self.path}")
+                check_pixels(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                             int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), self.max_pixels,
+                             self.path)
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    raise InputError(
+                        f"cannot decode any frame of the video (corrupt file?): {self.path}")
+                fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+                n_raw = cap.get(cv2.CAP_PROP_FRAME_COUNT) or -1
+            finally:
+                cap.release()
+        n = int(n_raw) if np.isfinite(n_raw) and 0 < n_raw < 2**62 else -1
+        if avi_states_frame_rate(self.path) is False:
+            fps = 0.0  # FFmpeg's 25 fps stand-in, not the file's: the rate is unknown
         return SourceInfo(self.path, "video", fps if np.isfinite(fps) and fps > 0 else None,
-                          n if n > 0 else -1, frame.shape[1], frame.shape[0])
+                          n, frame.shape[1], frame.shape[0])
 
     def _probe_tiff(self) -> SourceInfo:
         import tifffile
@@ -130,19 +305,28 @@ class FrameSource:
                 series = tif.series[0]
                 shape = series.shape
                 n_pages = len(tif.pages)
+                self._check_page(tif.pages[0])
                 first = tif.pages[0].asarray()
+        except InputError:
+            raise
         except Exception as exc:  # tifffile raises many types on corrupt input
             raise InputError(f"cannot read TIFF file {self.path}: {exc}") from exc
-        gray = _to_gray(np.asarray(first))
+        gray = _check_finite(_to_gray(np.asarray(first)), f"frame 0 of {self.path}")
         n = n_pages if n_pages > 1 else (shape[0] if len(shape) == 3 and shape[-1] > 4 else 1)
         return SourceInfo(self.path, "tiff", None, n, gray.shape[1], gray.shape[0])
 
-    @staticmethod
-    def _read_image(path: Path) -> np.ndarray:
-        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise InputError(f"cannot read image: {path}")
-        return _to_gray(img)
+    def _check_page(self, page: object) -> None:
+        """Refuse a TIFF page larger than ``max_pixels`` (its header only is read)."""
+        shape = tuple(getattr(page, "shape", ()) or ())
+        dims = [d for d in shape if d > 4] or [1]  # (H, W), (H, W, C), (frames, H, W)
+        height, width = (dims[-2], dims[-1]) if len(dims) >= 2 else (dims[0], 1)
+        check_pixels(int(width), int(height), self.max_pixels, self.path)
+
+    def _read_image(self, path: Path) -> np.ndarray:
+        size = image_size(path)
+        if size is not None:
+            check_pixels(size[0], size[1], self.max_pixels, path)
+        return _check_finite(_to_gray(read_image_file(path)), f"image {path.name}")
 
     # -- iteration ---------------------------------------------------------------------------
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
@@ -157,29 +341,34 @@ class FrameSource:
         elif self.info.kind == "tiff":
             import tifffile
 
+            def frame(i: int, arr: np.ndarray) -> np.ndarray:
+                return _check_finite(_to_gray(np.asarray(arr)), f"frame {i} of {self.path}")
+
             with tifffile.TiffFile(self.path) as tif:
                 if len(tif.pages) > 1:
                     for i, page in enumerate(tif.pages):
-                        yield i, _to_gray(np.asarray(page.asarray()))
+                        self._check_page(page)
+                        yield i, frame(i, page.asarray())
                 else:
                     arr = tif.pages[0].asarray()
                     if arr.ndim == 3 and arr.shape[-1] > 4:  # (frames, H, W) in one page
                         for i in range(arr.shape[0]):
-                            yield i, arr[i]
+                            yield i, frame(i, arr[i])
                     else:
-                        yield 0, _to_gray(arr)
+                        yield 0, frame(0, arr)
         else:
-            cap = cv2.VideoCapture(str(self.path))
-            try:
-                i = 0
-                while True:
-                    ok, frame = cap.read()
-                    if not ok or frame is None:
-                        break
-                    yield i, _to_gray(frame)
-                    i += 1
-            finally:
-                cap.release()
+            with opencv_path(self.path) as name:
+                cap = _open_capture(name)
+                try:
+                    i = 0
+                    while True:
+                        ok, img = cap.read()
+                        if not ok or img is None:
+                            break
+                        yield i, _to_gray(img)
+                        i += 1
+                finally:
+                    cap.release()
 
     def __len__(self) -> int:
         """Frame count as reported by the source (may be approximate for videos)."""

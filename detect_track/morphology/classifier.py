@@ -235,7 +235,11 @@ def _train(torch: Any, images: Sequence[np.ndarray], labels: np.ndarray,
     n_cls = len(class_names)
     model = _net(n_cls, s.width, s.channels).to(s.device)
     if s.init:
-        start = torch.load(s.init, map_location=s.device, weights_only=False)
+        try:  # weights_only: a checkpoint is tensors and numbers, it never runs code
+            start = torch.load(s.init, map_location=s.device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets one message
+            raise ConfigError(f"{s.init} is not a readable model file ({type(exc).__name__})"
+                              ) from None
         if not isinstance(start, dict) or start.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{s.init} is not a detect-track morphology model")
         if int(start["settings"]["width"]) != s.width:
@@ -365,7 +369,8 @@ class MorphologyClassifier:
     def _load_torch(self, p: Path, device: str) -> dict[str, Any]:
         torch = require("torch")
         try:
-            ckpt = torch.load(p, map_location=device, weights_only=False)
+            # weights_only: tensors and numbers only, nothing in the file can run code
+            ckpt = torch.load(p, map_location=device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unreadable file gets one message
             raise ConfigError(f"{p} is not a readable model file ({type(exc).__name__})"
                               ) from None

@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 import warnings
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from detect_track.errors import ConfigError
 from detect_track.ml import prepare_ultralytics, require
+from detect_track.trust import require_trusted
 
 #: ONNX opset of the exports (ONNX Runtime >= 1.12 runs it).
 OPSET = 17
@@ -41,6 +43,7 @@ def export_yolo_onnx(weights: str | os.PathLike[str], out: str | os.PathLike[str
     """
     src = Path(weights)
     target = Path(out) if out else src.with_suffix(".onnx")
+    require_trusted(src, "YOLO checkpoint")  # ultralytics unpickles it
     prepare_ultralytics()
     require("onnx")
     from ultralytics import YOLO
@@ -82,8 +85,10 @@ def export_onnx(weights: str | os.PathLike[str], out: str | os.PathLike[str] | N
     if path.suffix != ".pt":
         raise ConfigError(f"export onnx takes a .pt checkpoint, got {path.name}")
     torch = require("torch")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:  # weights_only: plain-tensor checkpoints (ours) load without running anything
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # needs the full unpickler (an ultralytics checkpoint),
+        return export_yolo_onnx(path, out)  # which may run code: only a trusted file goes on
     except Exception as exc:  # noqa: BLE001 - unreadable checkpoint
         raise ConfigError(f"{path} is not a readable model file ({type(exc).__name__})") from None
     from detect_track.detectors.effdet import CHECKPOINT_FORMAT as EFFDET_FORMAT
