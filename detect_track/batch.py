@@ -338,6 +338,8 @@ def content_hash(path: str | os.PathLike[str], chunk_bytes: int = 1 << 22) -> st
     """
     p = Path(path)
     h = hashlib.sha256()
+    if not p.is_dir() and not p.is_file():  # a pipe or a device would be read for ever
+        raise InputError(f"{p} is not a regular file or folder")
     try:
         files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
         for f in files:
@@ -588,6 +590,7 @@ def run_batch(items: Sequence[BatchItem], out_root: str | os.PathLike[str], spec
         raise ConfigError(f"unknown executor '{executor}' (available: {', '.join(EXECUTORS)})")
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
+    workers = min(workers, max(1, len(items)))  # no idle processes (--workers 10000)
     out = ensure_output_dir(out_root)
     with _batch_lock(out):
         return _run_batch(items, out, spec, workers, executor, dask_address, force,

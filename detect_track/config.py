@@ -29,6 +29,8 @@ MAX_YAML_BYTES = 1 << 20
 MAX_YAML_NODES = 100_000
 #: Longest text value of a setting (characters).
 MAX_TEXT_CHARS = 4096
+#: Largest magnitude of a number setting (1e300 would overflow the arithmetic downstream).
+MAX_SETTING_FLOAT, MAX_SETTING_INT = 1e9, 10**12
 #: Scales accepted (µm per pixel): from a 100x objective with extra magnification to a
 #: 0.5x macro lens; outside, a 4.5 µm head is under a pixel or thousands of pixels long.
 MIN_UM_PER_PX, MAX_UM_PER_PX = 0.01, 100.0
@@ -336,14 +338,21 @@ def _coerce(value: Any, current: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' expects true or false, got {value!r}")
         return value
     if isinstance(current, int) and not isinstance(current, bool):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value != int(value)):
             raise ConfigError(f"config key '{key}' expects an integer, got {value!r}")
+        if abs(value) > MAX_SETTING_INT:
+            raise ConfigError(f"config key '{key}' must be within +-{MAX_SETTING_INT:.0e}, "
+                              f"got {value!r}")
         return int(value)
     if isinstance(current, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"config key '{key}' expects a number, got {value!r}")
         if not math.isfinite(float(value)):
             raise ConfigError(f"config key '{key}' must be finite, got {value!r}")
+        if abs(value) > MAX_SETTING_FLOAT:
+            raise ConfigError(f"config key '{key}' must be within +-{MAX_SETTING_FLOAT:.0e}, "
+                              f"got {value!r}")
         return float(value)
     if isinstance(current, str):
         text = str(value)

@@ -358,3 +358,28 @@ def test_file_name_starting_with_a_dash(moving_blob_video: Path, tmp_path: Path)
     assert (tmp_path / "o" / "tracks.csv").is_file()
     r = run_cli("--out", "o2", "--", "-missing.avi", cwd=tmp_path)
     one_line(r.stderr, "no such file")
+
+
+# -- pipes, devices, absurd numbers ------------------------------------------------------------
+def test_pipes_and_devices_are_not_read_for_ever(moving_blob_video: Path, tmp_path: Path):
+    fifo = tmp_path / "dets.csv"
+    os.mkfifo(fifo)
+    r = run_cli("track", str(fifo), "--fps", "50", "--um-per-px", "0.5", "--out",
+                str(tmp_path / "o"), timeout=60)
+    one_line(r.stderr, "not a regular file")
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    os.mkfifo(archive / "stuck.avi")
+    (archive / "good.avi").write_bytes(moving_blob_video.read_bytes())
+    out = tmp_path / "out"
+    r = run_cli(str(archive), "--out", str(out), *CLASSICAL, timeout=90)
+    assert r.returncode == 3, r.stderr
+    log = pd.read_csv(out / "batch_log.csv").set_index("output")
+    assert log.loc["good", "status"] == "ok" and log.loc["stuck", "status"] == "failed"
+
+
+@pytest.mark.parametrize("key", ["tracker.gate_sigma", "tracker.max_gap_s",
+                                 "kinematics.smoothing_window_frames"])
+def test_absurd_numbers_in_settings_are_refused(key: str):
+    with pytest.raises(ConfigError, match=key):
+        load_config(None, {key: "1.0e+300"})

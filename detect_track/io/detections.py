@@ -56,6 +56,8 @@ def read_detections(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{p} does not exist")
     if p.is_dir():
         raise InputError(f"{p} is a folder; give a detections CSV file")
+    if not p.is_file():  # a device or a pipe (/dev/zero) would be read for ever
+        raise InputError(f"{p} is not a regular file; give a detections CSV file")
     try:
         df = pd.read_csv(p)
     except pd.errors.EmptyDataError:

@@ -64,7 +64,15 @@ def to_gray_u8(image: np.ndarray) -> np.ndarray:
 
 
 def _read_image(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    from detect_track.io.video import DEFAULT_MAX_PIXELS, check_pixels, image_size
+
+    size = image_size(path)  # a crop: refuse a bomb before decoding it
+    if size is not None:
+        check_pixels(size[0], size[1], DEFAULT_MAX_PIXELS, path)
+    if not path.is_file():
+        raise InputError(f"{path} is not a readable image")
+    data = np.fromfile(path, np.uint8)  # bytes decoded here: any file name, even not UTF-8
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise InputError(f"{path} is not a readable image")
     if img.ndim == 3:
@@ -73,8 +81,8 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file()
-                  and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir() if p.is_file()  # no macOS "._x.png" forks
+                  and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
 
 
 def _npy_pairs(folder: Path, task: str | None) -> list[tuple[Path, Path | None]]:
