@@ -230,19 +230,31 @@ class KinematicsConfig:
     """CASA kinematics settings."""
 
     smoothing_window_frames: int = 5  # moving-average window of the average path (VAP), frames
+    progression_window_s: float = 2.0  # progression_um_s = median net displacement over windows
+    # of this many seconds, per second (jitter averages out; same value at 9 and 49 fps)
 
 
 @dataclass(frozen=True)
 class MotilityConfig:
-    """WHO motility gates (6th edition, CASA-style thresholds)."""
+    """WHO motility gates (6th edition), measured on real tracks (README, "Motility")."""
 
-    progressive_vap_um_s: float = 25.0  # progressive needs VAP at least this
-    progressive_str: float = 0.8  # ... and straightness (VSL/VAP) at least this
-    immotile_vap_um_s: float = 5.0  # below this VAP a cell counts as immotile
+    rule: str = "progression"  # progression: gates on progression_um_s (below; fitted on real
+    # VISEM tracks) | casa: the classic CASA gates on VAP and STR
+    progressive_um_s: float = 20.0  # progression: progressive when progression_um_s >= this
+    immotile_um_s: float = 4.0  # progression: immotile when motion_um_s is below this, unless
+    # the head beats in place (immotile_vcl_um_s, immotile_alh_um)
+    min_gradable_s: float = 1.0  # cells seen for less are graded only when clearly progressive
+    # (next key), else not_gradable (class and grade; left out of the percentages)
+    short_progressive_um: float = 10.0  # ... i.e. net displacement >= this at VSL >=
+    # progressive_um_s (rule progression) or VAP/STR gates (rule casa)
+    progressive_vap_um_s: float = 25.0  # casa: progressive needs VAP at least this
+    progressive_str: float = 0.8  # casa: ... and straightness (VSL/VAP) at least this
+    immotile_vap_um_s: float = 5.0  # casa: below this VAP a cell counts as immotile
     immotile_vcl_um_s: float = 15.0  # ... unless its VCL is above this with a beating head
     immotile_alh_um: float = 1.0  # head lateral amplitude that shows an active beat
-    grade_a_vsl_um_s: float = 25.0  # progressive cells with VSL >= this are grade a, else b
-    grade_b_vsl_um_s: float = 5.0  # straight (STR gate) but slower cells with VSL >= this: b
+    grade_a_vsl_um_s: float = 25.0  # progressive cells with VSL (rule progression:
+    # progression_um_s) >= this are grade a, else b
+    grade_b_vsl_um_s: float = 5.0  # casa: straight (STR gate) but slower cells with VSL >= this: b
 
 
 @dataclass(frozen=True)
@@ -539,6 +551,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError("video.max_pixels must be >= 1")
     if cfg.kinematics.smoothing_window_frames < 1:
         raise ConfigError("kinematics.smoothing_window_frames must be >= 1")
+    if not (math.isfinite(cfg.kinematics.progression_window_s)
+            and cfg.kinematics.progression_window_s > 0):
+        raise ConfigError("kinematics.progression_window_s must be > 0")
+    if cfg.motility.rule not in ("progression", "casa"):
+        raise ConfigError(f"motility.rule must be progression or casa, got {cfg.motility.rule!r}")
 
 
 def tail_trace_settings(cfg: Config) -> TailTraceSettings:

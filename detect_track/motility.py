@@ -21,46 +21,73 @@ WHO_GRADES: tuple[str, ...] = ("a", "b", "c", "d")
 
 _REQUIRED = ("vcl_um_s", "vsl_um_s", "vap_um_s", "str", "alh_um")
 
+#: Value of ``motility`` and ``who_grade`` for a cell seen too briefly to be graded.
+NOT_GRADABLE = "not_gradable"
+
 
 def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -> pd.DataFrame:
     """Assign a WHO motility class and grade to every track.
 
-    Rules, evaluated in order (all gates from ``cfg``, defaults in brackets):
+    **Rule ``progression``** (default; gates from ``cfg``, defaults in brackets), on
+    ``progression_um_s`` (the median net displacement over 2 s windows per second, see
+    :mod:`detect_track.kinematics`), which the position jitter of real tracks barely moves:
+
+    1. **progressive** if ``progression_um_s >= progressive_um_s`` [20 µm/s]: the cell
+       gets somewhere, "linearly or in a large circle" (WHO);
+    2. otherwise **immotile** if ``motion_um_s < immotile_um_s`` [4 µm/s] (the same
+       displacement over 0.5, 1 and 2 s windows: a closed circle moves) **and not**
+       (``vcl_um_s >= immotile_vcl_um_s`` [15 µm/s] **and** ``alh_um >=
+       immotile_alh_um`` [1 µm]): "no movement" (WHO); a head that beats in place (fast
+       curvilinear motion with a real lateral amplitude) is motile, hence
+    3. otherwise **non_progressive**.
+
+    Grades: **a** = progressive with ``progression_um_s >= grade_a_vsl_um_s`` [25 µm/s],
+    **b** = other progressive, **c** = non-progressive, **d** = immotile.
+
+    **Rule ``casa``** (the classic CASA gates):
 
     1. **progressive** if ``vap_um_s >= progressive_vap_um_s`` [25 µm/s] **and**
        ``str >= progressive_str`` [0.8];
-    2. otherwise **immotile** if ``vap_um_s < immotile_vap_um_s`` [5 µm/s] **and not**
-       (``vcl_um_s >= immotile_vcl_um_s`` [15 µm/s] **and** ``alh_um >= immotile_alh_um``
-       [1 µm]); a head that beats in place (fast curvilinear motion with a real lateral
-       amplitude but no net progress) is motile, hence non-progressive;
+    2. otherwise **immotile** if ``vap_um_s < immotile_vap_um_s`` [5 µm/s] and the head
+       does not beat in place (as above);
     3. otherwise **non_progressive**.
 
-    Tracks whose VAP or VCL is NaN (too short to measure) are **immotile**; a NaN STR
-    fails the progressive gate and a NaN ALH fails the "beating in place" exception.
+    Grades: **a** = progressive with ``vsl_um_s >= grade_a_vsl_um_s``; **b** = other
+    progressive, and also cells that swim straight (``str >= progressive_str``) with
+    ``vsl_um_s >= grade_b_vsl_um_s`` [5 µm/s] but too slowly for the progressive gate
+    (their class stays ``non_progressive``); **c** = other non-progressive; **d** =
+    immotile.
 
-    Grades (WHO 6th edition: a rapid progressive, b slow progressive, c non-progressive,
-    d immotile): **a** = progressive with ``vsl_um_s >= grade_a_vsl_um_s`` [25 µm/s];
-    **b** = other progressive, and also cells that swim straight (``str >=
-    progressive_str``) with ``vsl_um_s >= grade_b_vsl_um_s`` [5 µm/s] but too slowly for the
-    CASA progressive gate (their class stays ``non_progressive``, their grade is b);
-    **c** = other non_progressive; **d** = immotile.
+    **Gradable cells** (both rules). WHO counts cells, and a cell seen briefly is still a
+    cell, but a short look does not tell a slow swimmer from a jittering dead head. A cell
+    seen for less than ``min_gradable_s`` [1 s] (``duration_s``) is graded only when the
+    evidence allows: progressive if it moved at least ``short_progressive_um`` [10 µm]
+    net (``vsl_um_s * duration_s``) and passes the progressive gate (VSL for the rule
+    ``progression``); otherwise its class and grade are :data:`NOT_GRADABLE` (``"not_gradable"``) and
+    :func:`sample_summary` leaves it out of the percentages. Without a ``duration_s``
+    column every track is gradable. Tracks whose speeds are NaN (fewer than 2 points) are
+    not gradable.
 
     Args:
         tracks: Per-track table with at least the columns ``vcl_um_s``, ``vsl_um_s``,
-            ``vap_um_s`` (µm/s), ``str`` (ratio 0..1) and ``alh_um`` (µm), e.g. the
-            output of :func:`detect_track.kinematics.kinematics_table`. Not modified.
+            ``vap_um_s`` (µm/s), ``str`` (ratio 0..1) and ``alh_um`` (µm), plus
+            ``progression_um_s`` and ``motion_um_s`` for the rule ``progression`` (VSL
+            stands in for a missing one), e.g.
+            the output of :func:`detect_track.kinematics.kinematics_table`. Not modified.
         cfg: Motility gates; None uses the defaults of ``MotilityConfig``.
 
     Returns:
         A copy of ``tracks`` with two added (or replaced) columns: ``motility``
-        (``progressive`` | ``non_progressive`` | ``immotile``) and ``who_grade``
-        (``a`` | ``b`` | ``c`` | ``d``).
+        (``progressive`` | ``non_progressive`` | ``immotile`` | ``not_gradable``) and
+        ``who_grade`` (``a`` | ``b`` | ``c`` | ``d`` | ``not_gradable``).
 
     Raises:
-        ValueError: A required column is missing.
+        ValueError: A required column is missing, or an unknown ``cfg.rule``.
 
     """
     cfg = MotilityConfig() if cfg is None else cfg
+    if cfg.rule not in ("progression", "casa"):
+        raise ValueError(f"motility rule must be progression or casa, got {cfg.rule!r}")
     missing = [c for c in _REQUIRED if c not in tracks.columns]
     if missing:
         raise ValueError(f"tracks table lacks kinematics column(s): {', '.join(missing)}")
@@ -69,15 +96,30 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
         return pd.to_numeric(tracks[name], errors="coerce").to_numpy(dtype=np.float64)
 
     vcl, vsl, vap, straight, alh = (col(c) for c in _REQUIRED)
+    casa = cfg.rule == "casa"
+    prog = vsl if casa or "progression_um_s" not in tracks.columns else col("progression_um_s")
+    motion = vsl if casa or "motion_um_s" not in tracks.columns else col("motion_um_s")
+    duration = col("duration_s") if "duration_s" in tracks.columns else np.full(len(vcl), np.inf)
     with np.errstate(invalid="ignore"):
         unmeasured = np.isnan(vap) | np.isnan(vcl)
-        progressive = (vap >= cfg.progressive_vap_um_s) & (straight >= cfg.progressive_str)
         beating = (vcl >= cfg.immotile_vcl_um_s) & (alh >= cfg.immotile_alh_um)
-        immotile = unmeasured | ((vap < cfg.immotile_vap_um_s) & ~beating)
-        progressive &= ~unmeasured
-        immotile &= ~progressive
-        rapid = progressive & (vsl >= cfg.grade_a_vsl_um_s)
-        slow_straight = ~immotile & (straight >= cfg.progressive_str) & (
+        if casa:
+            progressive = (vap >= cfg.progressive_vap_um_s) & (straight >= cfg.progressive_str)
+            immotile = (vap < cfg.immotile_vap_um_s) & ~beating
+            short_prog = progressive
+        else:
+            progressive = prog >= cfg.progressive_um_s
+            immotile = (motion < cfg.immotile_um_s) & ~beating
+            short_prog = vsl >= cfg.progressive_um_s
+        short = ~(duration >= cfg.min_gradable_s - 1e-9)
+        short_prog = short & short_prog & (vsl * duration >= cfg.short_progressive_um)
+        progressive = (progressive & ~short) | short_prog
+        gradable = ~unmeasured & (~short | short_prog)
+        progressive &= gradable
+        immotile &= gradable & ~progressive
+        speed = vsl if casa else prog
+        rapid = progressive & (speed >= cfg.grade_a_vsl_um_s)
+        slow_straight = casa & gradable & ~immotile & (straight >= cfg.progressive_str) & (
             vsl >= cfg.grade_b_vsl_um_s)
 
     prog_name, nonprog_name, immotile_name = MOTILITY_CLASSES
@@ -86,6 +128,8 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
     ).astype(object)
     grade = np.select([rapid, progressive | slow_straight, immotile], ["a", "b", "d"],
                       default="c").astype(object)
+    motility[~gradable] = NOT_GRADABLE
+    grade[~gradable] = NOT_GRADABLE
     out = tracks.copy()
     out["motility"] = motility
     out["who_grade"] = grade
@@ -93,18 +137,19 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
 
 
 def sample_summary(tracks: pd.DataFrame) -> dict[str, int | float]:
-    """Count tracks per motility class and WHO grade.
+    """Count cells per motility class and WHO grade; percentages over the gradable cells.
 
     Args:
         tracks: Output of :func:`classify_motility` (columns ``motility`` and
-            ``who_grade``).
+            ``who_grade``); one row per cell.
 
     Returns:
-        A JSON-ready dict with ``n_tracks``; ``n_<class>`` and ``pct_<class>`` for each
-        class in ``MOTILITY_CLASSES`` (``progressive``, ``non_progressive``,
-        ``immotile``); ``n_grade_<g>`` and ``pct_grade_<g>`` for grades a-d; and
-        ``pct_motile`` (progressive + non-progressive). Percentages are in 0..100 and
-        are 0.0 when there are no tracks.
+        A JSON-ready dict with ``n_tracks`` (every cell), ``n_gradable`` and
+        ``n_not_gradable`` (class :data:`NOT_GRADABLE`: seen too briefly); ``n_<class>``
+        and ``pct_<class>`` for each class in ``MOTILITY_CLASSES`` (``progressive``,
+        ``non_progressive``, ``immotile``); ``n_grade_<g>`` and ``pct_grade_<g>`` for
+        grades a-d; and ``pct_motile`` (progressive + non-progressive). Percentages are
+        of the gradable cells, in 0..100, and 0.0 when no cell is gradable.
 
     Raises:
         ValueError: ``motility`` or ``who_grade`` is missing (run
@@ -116,14 +161,15 @@ def sample_summary(tracks: pd.DataFrame) -> dict[str, int | float]:
         raise ValueError(
             f"tracks table lacks column(s) {', '.join(missing)}; run classify_motility first"
         )
-    n = len(tracks)
+    classes = tracks["motility"].fillna(NOT_GRADABLE).astype(str).value_counts()
+    grades = tracks["who_grade"].fillna(NOT_GRADABLE).astype(str).value_counts()
+    n_gradable = int(sum(int(classes.get(c, 0)) for c in MOTILITY_CLASSES))
 
     def pct(count: int) -> float:
-        return 100.0 * count / n if n else 0.0
+        return 100.0 * count / n_gradable if n_gradable else 0.0
 
-    out: dict[str, int | float] = {"n_tracks": int(n)}
-    classes = tracks["motility"].value_counts()
-    grades = tracks["who_grade"].value_counts()
+    out: dict[str, int | float] = {"n_tracks": int(len(tracks)), "n_gradable": n_gradable,
+                                   "n_not_gradable": int(len(tracks)) - n_gradable}
     for name in MOTILITY_CLASSES:
         out[f"n_{name}"] = int(classes.get(name, 0))
     for name in MOTILITY_CLASSES:

@@ -351,7 +351,8 @@ def _with_units(traj: pd.DataFrame, meta: VideoMeta, video_name: str) -> pd.Data
 def analyse(trajectories: pd.DataFrame, meta: VideoMeta, cfg: Config) -> pd.DataFrame:
     """Kinematics and motility class per track (``TRACK_COLUMNS``)."""
     kin = kinematics_table(trajectories, um_per_px=meta.um_per_px, fps=meta.fps,
-                           window_frames=cfg.kinematics.smoothing_window_frames)
+                           window_frames=cfg.kinematics.smoothing_window_frames,
+                           progression_window_s=cfg.kinematics.progression_window_s)
     tracks = classify_motility(kin, cfg.motility)
     tracks["morphology"] = pd.Series([""] * len(tracks), index=tracks.index, dtype=object)
     tracks["morphology_confidence"] = np.nan

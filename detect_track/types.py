@@ -46,6 +46,8 @@ KINEMATICS_COLUMNS: tuple[str, ...] = (
     "alh_max_um",
     "bcf_hz",
     "mad_deg",
+    "progression_um_s",
+    "motion_um_s",
 )
 
 #: Columns of ``tracks.csv``: one row per track.

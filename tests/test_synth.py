@@ -133,11 +133,13 @@ def test_labels_agree_with_who_rule(seed: int, tmp_path: Path) -> None:
     tracks = pd.read_csv(res.tracks_path)
     rule = classify_motility(tracks)["motility"]
     assert (rule == tracks["rule_motility"]).all()
+    graded = rule != "not_gradable"  # seen too briefly to grade: not misclassified either
+    assert graded.mean() >= 0.8
     agree = tracks["motility"] == rule
-    measurable = tracks["n_frames"] >= 6  # kinematics of shorter tracks are not defined
+    measurable = (tracks["n_frames"] >= 6) & graded  # kinematics of shorter tracks: undefined
     assert measurable.sum() >= 10
     assert agree[measurable].mean() >= 0.95
-    assert agree.mean() >= 0.9
+    assert agree[graded].mean() >= 0.9
     prog = tracks[(tracks["motility"] == "progressive") & measurable]
     assert (prog["vap_um_s"] >= 25).all()
     assert (prog["str"] >= 0.8).all()
