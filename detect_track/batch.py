@@ -699,22 +699,51 @@ def _run_pool(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool,
         futures = {pool.submit(_process_in_pool, item, str(out), spec, force, i): i
                    for i, item in enumerate(items)}
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            while True:
-                try:
-                    index, n, total = q.get_nowait()
-                except queue_mod.Empty:
-                    break
-                emit("frames", {"index": index, "done": n, "total": total})
-            for fut in done:
-                i = futures[fut]
-                try:
-                    record = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a worker died (killed, OOM)
-                    record = _crashed(items[i], exc)
-                finished(i, record)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                while True:
+                    try:
+                        index, n, total = q.get_nowait()
+                    except queue_mod.Empty:
+                        break
+                    emit("frames", {"index": index, "done": n, "total": total})
+                for fut in done:
+                    i = futures[fut]
+                    try:
+                        record = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker died (killed, OOM)
+                        record = _crashed(items[i], exc)
+                    finished(i, record)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (which reaches this process only)
+            _stop_workers(pool)
+            for item in items:  # what a stopped worker left half-written (we hold the lock)
+                if (out / item.rel).is_dir():
+                    remove_stale_temporaries(out / item.rel)
+            raise
     q.close()
+
+
+def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:
+    """Interrupt the pool's workers now instead of waiting for their videos to finish.
+
+    Each worker gets SIGINT, so that it removes its half-written files as on Ctrl-C; one
+    still alive after ``grace_s`` seconds is terminated.
+    """
+    import signal
+
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # before shutdown()
+    pool.shutdown(wait=False, cancel_futures=True)  # ... which forgets them
+    for proc in procs:
+        with contextlib.suppress(OSError, ValueError):
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(2.0)
 
 
 def _crashed(item: BatchItem, exc: BaseException) -> dict[str, Any]:

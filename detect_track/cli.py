@@ -557,6 +557,14 @@ def cmd_synth(argv: Sequence[str]) -> int:
     seed = args.seed if args.seed is not None else 0
     base = random_config(seed) if args.random else SynthConfig(seed=seed)
     cfg = synth_config_from(base, values)
+    from detect_track.io.detections import MAX_FRAMES
+    from detect_track.io.video import DEFAULT_MAX_PIXELS
+
+    if cfg.width_px * cfg.height_px > DEFAULT_MAX_PIXELS:  # a typo must not fill the memory
+        raise ConfigError(f"synth: {cfg.width_px} x {cfg.height_px} px is more than "
+                          f"{DEFAULT_MAX_PIXELS / 1e6:g} Mpx")
+    if cfg.duration_s * cfg.fps > MAX_FRAMES or cfg.n_cells > 100_000:
+        raise ConfigError(f"synth: at most {MAX_FRAMES:,} frames and 100,000 cells")
     update, close = _progress_bar("simulating", args.quiet)
     try:
         res = simulate(args.out_dir, cfg, progress=update)

@@ -383,3 +383,40 @@ def test_pipes_and_devices_are_not_read_for_ever(moving_blob_video: Path, tmp_pa
 def test_absurd_numbers_in_settings_are_refused(key: str):
     with pytest.raises(ConfigError, match=key):
         load_config(None, {key: "1.0e+300"})
+
+
+def test_sigterm_stops_a_parallel_batch_promptly(tmp_path: Path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    first = _long_video(archive / "a.avi")
+    for name in ("b", "c", "d"):
+        (archive / f"{name}.avi").write_bytes(first.read_bytes())
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "detect_track.cli", str(archive), "--out",
+                             str(out), "--workers", "2", *CLASSICAL],
+                            env={**os.environ, "PYTHONPATH": str(root)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(out.glob("*/.trajectories.csv.*.tmp")):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the batch ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - stopped < 20  # the workers do not finish their videos first
+    assert proc.returncode == 143, err
+    one_line(err, "terminated")
+    no_temporaries(out)
+    assert not (out / ".detect-track-batch.lock").exists()
+
+
+@pytest.mark.parametrize("args", [["--width", "200000", "--height", "200000"],
+                                  ["--duration-s", "1e7"], ["--n-cells", "100000000"]])
+def test_synth_refuses_sizes_that_would_fill_the_memory(tmp_path: Path, args: list[str],
+                                                        capsys: pytest.CaptureFixture[str]):
+    assert main(["synth", str(tmp_path / "sim"), "-q", *args]) == 2
+    one_line(capsys.readouterr().err, "synth")
+    assert not (tmp_path / "sim").exists()
