@@ -998,6 +998,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print(f"{PROG}: error: out of memory", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+    except OSError as exc:  # a file the system refuses: name too long, permission, disk full
+        if debug:
+            raise
+        name = str(exc.filename) if exc.filename is not None else ""
+        name = name if len(name) <= 120 else name[:117] + "..."
+        print(f"{PROG}: error: {_one_line(exc.strerror or str(exc))}"
+              + (f": {name}" if name else ""), file=sys.stderr)
+        return EXIT_USER_ERROR
     except Exception as exc:  # last resort: never show a traceback to a lab user
         if debug:
             raise

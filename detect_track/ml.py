@@ -137,8 +137,13 @@ class OpenVinoModel:
 
         ov = require("openvino")
         self._core = ov.Core()
-        try:
+        try:  # OpenVINO tries every frontend on a file: one that is not ONNX gets several
+            with open(path, "rb") as fh:  # lines of TensorFlow parser noise on stderr
+                if fh.read(1) != b"\x08":  # an ONNX ModelProto starts with ir_version
+                    raise ConfigError(f"{path} is not an ONNX model")
             self._model = self._core.read_model(str(path))
+        except ConfigError:
+            raise
         except Exception as exc:  # noqa: BLE001 - openvino raises its own exception types
             raise ConfigError(f"cannot load ONNX model {path} with OpenVINO: {exc}") from exc
         self._streams = max(1, streams)

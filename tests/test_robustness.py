@@ -420,3 +420,17 @@ def test_synth_refuses_sizes_that_would_fill_the_memory(tmp_path: Path, args: li
     assert main(["synth", str(tmp_path / "sim"), "-q", *args]) == 2
     one_line(capsys.readouterr().err, "synth")
     assert not (tmp_path / "sim").exists()
+
+
+def test_garbage_model_and_overlong_names_give_one_line(moving_blob_video: Path,
+                                                        tmp_path: Path):
+    garbage = tmp_path / "model.onnx"
+    garbage.write_bytes(os.urandom(4096).replace(b"\x08", b"\x09", 1))
+    r = run_cli(str(moving_blob_video), "--out", str(tmp_path / "o"), "-q",
+                f"detector.yolo.weights={garbage}")
+    one_line(r.stderr, "model.onnx")
+    r = run_cli("a" * 5000 + ".avi", cwd=tmp_path)
+    one_line(r.stderr, "too long")
+    assert r.returncode == 2
+    r = run_cli(str(moving_blob_video), "--out", "b" * 5000, cwd=tmp_path)
+    one_line(r.stderr, "too long")

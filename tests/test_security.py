@@ -138,7 +138,8 @@ def test_shipped_checkpoints_load_with_weights_only():
 
 # -- formula injection -------------------------------------------------------------------------
 def test_escape_cell_only_touches_text_that_a_spreadsheet_would_run():
-    for text in ("=1+2", "+cmd", "-2+3", "@SUM(A1)", "\t=x", "\r=x", "=HYPERLINK(\"x\")"):
+    for text in ("=1+2", "+cmd", "-2+3", "@SUM(A1)", "\t=x", "\r=x", "=HYPERLINK(\"x\")",
+                 "\n=1", "\uff1d1+2"):
         assert escape_cell(text) == "'" + text
     for value in ("-1.5", "+2", "-1e-3", "sperm", "", "a=b", -1.5, -3, None, np.float64(-2.0)):
         assert escape_cell(value) is value

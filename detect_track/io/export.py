@@ -93,7 +93,8 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
 
 
 #: First characters that make a spreadsheet read a cell as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# (the last four: full-width = + - @, which some spreadsheets read as the ASCII ones)
 
 
 def _is_number(text: str) -> bool:
