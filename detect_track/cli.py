@@ -648,6 +648,28 @@ def _arch_path(name: str) -> str:
     raise ConfigError(f"no network yaml '{name}'{hint}")
 
 
+def _refuse_dataset_scripts(data: Path) -> None:
+    """Refuse a YOLO data.yaml with a ``download`` entry: ultralytics runs it (Python or bash).
+
+    Raises:
+        ConfigError: If the file holds one (or cannot be parsed safely).
+    """
+    from detect_track.config import MAX_YAML_BYTES, load_yaml
+
+    if not data.is_file():
+        return
+    if data.stat().st_size > MAX_YAML_BYTES:
+        raise ConfigError(f"{data} is larger than {MAX_YAML_BYTES // 1024} kB; not a data.yaml")
+    try:
+        text = data.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {data}: {exc}") from None
+    spec = load_yaml(text, f"dataset file '{data}'")
+    if isinstance(spec, dict) and spec.get("download"):
+        raise ConfigError(f"{data} has a 'download' entry, which ultralytics would run as a "
+                          "script; remove it (detect-track never downloads datasets)")
+
+
 def cmd_train(argv: Sequence[str]) -> int:
     """``detect-track train dataset|yolo|effdet ...``: datasets and detector training."""
     p = _Parser(prog=f"{PROG} train", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -717,6 +739,8 @@ def cmd_train(argv: Sequence[str]) -> int:
                                             "fraction", "device") if getattr(args, k) is not None}
     if args.what == "yolo":
         from detect_track.training.yolo import YoloTrainSettings, train_yolo
+
+        _refuse_dataset_scripts(Path(args.path))
 
         if args.arch:
             values["model_yaml"] = _arch_path(args.arch)

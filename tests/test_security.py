@@ -307,3 +307,15 @@ def test_long_strings_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
                  "--out", str(tmp_path / "o"), "-q"]) == 2
     _one_error_line(capsys.readouterr().err, "class names")
     assert not (tmp_path / "o").exists()
+
+
+def test_dataset_yaml_cannot_run_a_download_script(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]):
+    marker = tmp_path / "PWNED"
+    data = tmp_path / "data.yaml"
+    data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: missing/val\n"
+                    f"names: {{0: sperm}}\ndownload: open({str(marker)!r}, 'w')\n")
+    assert main(["train", "yolo", str(data), "--out", str(tmp_path / "run"), "--resize",
+                 "--epochs", "1"]) == 2
+    _one_error_line(capsys.readouterr().err, "download")
+    assert not marker.exists()
