@@ -330,15 +330,16 @@ def _run_stills(args: argparse.Namespace, cfg: Any) -> int:
 
     images = list_images(args.video)
     name = Path(str(args.video).rstrip("/")).stem or "images"
-    out = ensure_output_dir(_output_folder(args.out, name))
-    annotated = ensure_output_dir(out / "annotated") if cfg.still.annotate else None
-    update, close = _progress_bar("images", args.quiet)
-    try:
-        results = run_images(images, cfg, args.um_per_px, progress=update,
-                             annotated_dir=annotated)
-    finally:
-        close()
-    paths = write_still_results(results, out)
+    out = _output_folder(args.out, name)
+    with _run_folder(out):
+        annotated = ensure_output_dir(out / "annotated") if cfg.still.annotate else None
+        update, close = _progress_bar("images", args.quiet)
+        try:
+            results = run_images(images, cfg, args.um_per_px, progress=update,
+                                 annotated_dir=annotated)
+        finally:
+            close()
+        paths = write_still_results(results, out)
     if annotated is not None:
         paths["annotated"] = annotated
     for w in results.warnings:

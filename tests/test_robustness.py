@@ -434,3 +434,13 @@ def test_garbage_model_and_overlong_names_give_one_line(moving_blob_video: Path,
     assert r.returncode == 2
     r = run_cli(str(moving_blob_video), "--out", "b" * 5000, cwd=tmp_path)
     one_line(r.stderr, "too long")
+
+
+def test_tiff_stack_with_pages_of_different_sizes(tmp_path: Path):
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "mixed.tif"
+    with tifffile.TiffWriter(path) as tif:
+        for shape in ((120, 160), (120, 160), (60, 80)):
+            tif.write(np.zeros(shape, np.uint8))
+    with pytest.raises(InputError, match="frame 2 .* has size"):
+        list(FrameSource(path))

@@ -342,7 +342,11 @@ class FrameSource:
             import tifffile
 
             def frame(i: int, arr: np.ndarray) -> np.ndarray:
-                return _check_finite(_to_gray(np.asarray(arr)), f"frame {i} of {self.path}")
+                gray = _check_finite(_to_gray(np.asarray(arr)), f"frame {i} of {self.path}")
+                if gray.shape != (self.info.height_px, self.info.width_px):
+                    raise InputError(f"frame {i} of {self.path} has size {gray.shape[::-1]}, "
+                                     f"expected {(self.info.width_px, self.info.height_px)}")
+                return gray
 
             with tifffile.TiffFile(self.path) as tif:
                 if len(tif.pages) > 1:
