@@ -122,15 +122,25 @@ def escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
     Numeric columns are left alone; the input is not modified.
     """
-    text_cols = [c for c in df.columns if df[c].dtype == object
-                 or pd.api.types.is_string_dtype(df[c].dtype)]
-    needs = [c for c in text_cols if df[c].map(lambda v: escape_cell(v) is not v).any()]
+    masks = {}
+    for col in df.columns:
+        s = df[col]
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+            continue
+        try:  # vectorised first look; the exact rule (escape_cell) on the few hits only
+            hits = s.str.startswith(FORMULA_START, na=False).to_numpy(bool)
+        except AttributeError:  # an object column without text
+            hits = s.map(lambda v: escape_cell(v) is not v).to_numpy(bool)
+        if hits.any():
+            masks[col] = hits
     renamed = {c: escape_cell(c) for c in df.columns if escape_cell(c) is not c}
-    if not needs and not renamed:
+    if not masks and not renamed:
         return df
     out = df.copy()
-    for col in needs:
-        out[col] = out[col].map(escape_cell).astype(object)
+    for col, hits in masks.items():
+        values = out[col].astype(object).to_numpy(copy=True)
+        values[hits] = [escape_cell(v) for v in values[hits]]
+        out[col] = values
     return out.rename(columns=renamed)
 
 
