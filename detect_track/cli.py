@@ -625,8 +625,11 @@ Testicular smears, as the shipped models were trained:
   detect-track train effdet smears --arch effdet-testis --imgsz 384 --out runs/e
 
 The best weights are written to RUN_DIR and their path printed; use them with
-  detect-track VIDEO --detector yolo detector.yolo.weights=RUN_DIR/.../best.pt
+  detect-track VIDEO --detector yolo detector.yolo.weights=RUN_DIR/.../best.pt --trust-model
   detect-track SMEAR.png --config testicular detector.effdet.weights=RUN_DIR/best.pt
+A YOLO .pt is a pickle that can run code: one from outside weights/ loads only with
+--trust-model, or export it once ('detect-track export onnx BEST.pt --trust-model') and
+the .onnx beside it is used without (see SECURITY.md).
 """
 
 
@@ -884,7 +887,9 @@ def cmd_export(argv: Sequence[str]) -> int:
                 description="Export a YOLO detector or a morphology classifier to ONNX, the "
                 "format the fast CPU path runs (detector.backend=onnx; it needs onnxruntime "
                 "only, not torch). The shipped models come exported.",
-                epilog="example: detect-track export onnx runs/yolo/weights/best.pt\n"
+                epilog="example: detect-track export onnx runs/yolo/weights/best.pt "
+                "--trust-model\n(your own checkpoint: a YOLO .pt from outside weights/ is "
+                "a pickle that can run code)\n"
                 "then: detect-track VIDEO detector.yolo.weights=runs/yolo/weights/best.pt")
     p.add_argument("format", choices=["onnx"], metavar="FORMAT", help="onnx")
     p.add_argument("weights", metavar="MODEL.pt", help="the checkpoint to export")
@@ -907,7 +912,8 @@ def cmd_annotate(argv: Sequence[str]) -> int:
                 epilog="example:\n  detect-track annotate video.avi --um-per-px 0.5 --out "
                 "labels/\n  (correct labels/ in CVAT or Label Studio)\n  detect-track train "
                 "yolo labels/data.yaml --init weights/yolo-sperm.pt --out runs/mine\n"
-                "  detect-track video.avi detector.yolo.weights=runs/mine/train/weights/best.pt")
+                "  detect-track video.avi detector.yolo.weights=runs/mine/train/weights/best.pt "
+                "--trust-model")
     p.add_argument("video", metavar="VIDEO", help="video file, folder of frames or TIFF stack")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, e.g. detector.name=classical")
