@@ -78,3 +78,26 @@ def test_one_frame_source_exports_train_only(tmp_path: Path):
     assert data.is_file()
     assert len(list((tmp_path / "o" / "images" / "train").glob("*.png"))) == 1
     assert not list((tmp_path / "o" / "images" / "val").glob("*.png"))
+
+
+def test_the_fine_tune_loop_runs_from_an_export(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch):
+    """annotate -> (corrections) -> train yolo --init weights/yolo-sperm.pt, as the README."""
+    from detect_track.config import LearnedConfig
+    from detect_track.detectors.yolo import YoloDetector
+    from detect_track.trust import TRUST_ENV
+
+    labels = tmp_path / "labels"
+    assert main(["annotate", str(SAMPLE / "video.mp4"), "--um-per-px", "0.7", "--out",
+                 str(labels), "--every", "20", "--max-frames", "2", "-q"]) == 0
+    capsys.readouterr()
+    weights = Path(__file__).resolve().parent.parent / "weights" / "yolo-sperm.pt"
+    assert main(["train", "yolo", str(labels / "data.yaml"), "--init", str(weights), "--out",
+                 str(tmp_path / "run"), "--epochs", "1", "--batch", "4", "--imgsz", "160",
+                 "-q"]) == 0
+    best = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert best.is_file()
+    monkeypatch.setenv(TRUST_ENV, "1")  # the user's own run: --trust-model
+    det = YoloDetector(LearnedConfig(weights=str(best)), um_per_px=0.7)
+    assert det.class_names == ("sperm", "cluster", "small_or_pinhead")
