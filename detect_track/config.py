@@ -201,12 +201,14 @@ class TrackerConfig:
     max_speed_um_s: float = 350.0  # fastest plausible head speed between two frames (VCL
     # of hyperactivated cells reaches ~300 µm/s, and the beat adds to it); gates association
     gate_min_um: float = 3.0  # association gate never smaller than this
-    gate_sigma: float = 8.0  # sort: a track bridging a gap also needs a detection within
-    # this many predicted std devs (0 = off)
+    gate_sigma: float = 4.0  # sort: a track bridging a gap also needs a detection within
+    # this many predicted std devs (0 = off); 4 (was 8) stops coasting tracks grabbing cells
+    # that appear nearby (VISEM tuning videos, benchmarks/real_motility.md)
     max_gap_s: float = 0.8  # a track survives this long without a detection
     coast_penalty_um_s: float = 100.0  # sort: association cost added per second a track has
     # been coasting (µm/s), so a track seen in the last frame wins a near tie
-    min_track_s: float = 0.5  # shorter tracks are dropped from the results
+    min_track_s: float = 0.2  # shorter tracks are dropped from the results (a cell seen
+    # briefly still counts; the motility of one seen < motility.min_gradable_s is not graded)
     high_confidence: float = 0.5  # detections at least this sure can start tracks
     new_track_min_distance_um: float = 5.0  # sort: ... but not this close to a linked one
     # (about a head length: a second answer on the same cell, e.g. its midpiece)
@@ -216,6 +218,8 @@ class TrackerConfig:
     min_confident_fraction: float = 0.5  # tracks with fewer confident detections are dropped
     satellite_radius_um: float = 10.0  # a track this close to a stronger one ...
     satellite_fraction: float = 0.6  # ... in this fraction of its frames is a tail or duplicate
+    satellite_confidence_margin: float = 0.0  # ... whose mean confidence is higher by more
+    # than this: equally sure tracks (annotated points, heads side by side) are both kept
     process_noise_um_s2: float = 50.0  # Kalman random acceleration (std, µm/s²): how fast a
     # swimmer changes its mean velocity; the head's beat is left to the measurement noise
     measurement_noise_um: float = 2.0  # detected centre error incl. head wobble (std, µm)
@@ -498,7 +502,7 @@ def validate(cfg: Config) -> None:
         if getattr(t, name) <= 0:
             raise ConfigError(f"tracker.{name} must be > 0")
     for name in ("max_gap_s", "min_track_s", "gate_min_um", "new_track_min_distance_um",
-                 "gate_sigma", "coast_penalty_um_s"):
+                 "gate_sigma", "coast_penalty_um_s", "satellite_confidence_margin"):
         if getattr(t, name) < 0:
             raise ConfigError(f"tracker.{name} must be >= 0")
     if cfg.detector.backend not in ("auto", "torch", "onnx"):

@@ -228,12 +228,13 @@ def _fill_gaps(traj: pd.DataFrame) -> pd.DataFrame:
 
 
 def satellite_tracks(filled: pd.DataFrame, um_per_px: float, radius_um: float,
-                     min_fraction: float) -> list[int]:
+                     min_fraction: float, confidence_margin: float = 0.05) -> list[int]:
     """Tracks that shadow a stronger track (a midpiece, a tail point, a duplicate).
 
     A track is a satellite when, in at least ``min_fraction`` of its frames, a track with
-    a higher mean confidence (or, on a tie, more detections) lies within ``radius_um``.
-    Two free cells stay that close for nearly all their lives only when stuck together.
+    a mean confidence higher by more than ``confidence_margin`` lies within ``radius_um``.
+    Two free cells stay that close for nearly all their lives only when stuck together;
+    then both are equally sure of themselves and both are kept (so are annotated points).
     Positions are compared in every frame of a track's span, gaps filled by linear
     interpolation: two tracks that take turns on one cell's detections are caught too.
 
@@ -243,6 +244,7 @@ def satellite_tracks(filled: pd.DataFrame, um_per_px: float, radius_um: float,
         um_per_px: Micrometres per pixel.
         radius_um: Distance below which two tracks are "together", µm.
         min_fraction: Fraction of a track's frames spent together that makes it a satellite.
+        confidence_margin: The stronger track's mean confidence must be higher by more.
 
     Returns:
         The ids of the satellite tracks.
@@ -252,9 +254,7 @@ def satellite_tracks(filled: pd.DataFrame, um_per_px: float, radius_um: float,
     from scipy.spatial import cKDTree
 
     real = filled[~filled["interpolated"].astype(bool)]
-    stats = real.groupby("track_id").agg(conf=("confidence", "mean"), n=("frame", "size"))
-    rank = stats.sort_values(["conf", "n"], ascending=False).index
-    strength = pd.Series(np.arange(len(rank))[::-1], index=rank)  # higher = stronger
+    strength = real.groupby("track_id")["confidence"].mean()
     span = filled.groupby("track_id")["frame"].size()
     tid = filled["track_id"].to_numpy()
     xy = filled[["x_px", "y_px"]].to_numpy() * um_per_px
@@ -266,14 +266,16 @@ def satellite_tracks(filled: pd.DataFrame, um_per_px: float, radius_um: float,
             continue
         for a, b in cKDTree(xy[idx]).query_pairs(radius_um, output_type="ndarray"):
             ta, tb = int(tid[idx[a]]), int(tid[idx[b]])
-            if ta != tb:
-                weak = ta if strength[ta] < strength[tb] else tb
-                weaker_near.setdefault(weak, set()).add(int(frame[idx[a]]))
+            if ta == tb:
+                continue
+            for weak, strong in ((ta, tb), (tb, ta)):
+                if strength[strong] > strength[weak] + confidence_margin:
+                    weaker_near.setdefault(weak, set()).add(int(frame[idx[a]]))
     return [t for t, fr in weaker_near.items() if len(fr) >= min_fraction * span[t]]
 
 
 def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
-                    min_fraction: float) -> pd.DataFrame:
+                    min_fraction: float, confidence_margin: float = 0.05) -> pd.DataFrame:
     """Remove the tracks :func:`satellite_tracks` finds.
 
     Args:
@@ -281,6 +283,7 @@ def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
         um_per_px: Micrometres per pixel.
         radius_um: Distance below which two tracks are "together", µm.
         min_fraction: Fraction of a track's frames spent together that makes it a satellite.
+        confidence_margin: The stronger track's mean confidence must be higher by more.
 
     Returns:
         ``rows`` without the satellite tracks.
@@ -289,7 +292,7 @@ def drop_satellites(rows: pd.DataFrame, um_per_px: float, radius_um: float,
         return rows
     filled = _fill_gaps(rows[["frame", "track_id", "x_px", "y_px", "confidence"]]
                         .assign(interpolated=False))
-    drop = satellite_tracks(filled, um_per_px, radius_um, min_fraction)
+    drop = satellite_tracks(filled, um_per_px, radius_um, min_fraction, confidence_margin)
     return rows[~rows["track_id"].isin(drop)]
 
 
@@ -321,7 +324,8 @@ def build_trajectories(rows: pd.DataFrame, meta: VideoMeta, cfg: Config,
     rows = rows.assign(interpolated=False)
     filled = _fill_gaps(rows)  # each track on its own: fill once, select tracks after
     drop = satellite_tracks(filled, meta.um_per_px, cfg.tracker.satellite_radius_um,
-                            cfg.tracker.satellite_fraction)
+                            cfg.tracker.satellite_fraction,
+                            cfg.tracker.satellite_confidence_margin)
     rows = rows[~rows["track_id"].isin(drop)]
     g = rows.groupby("track_id")["frame"]
     span = g.transform("max") - g.transform("min")

@@ -136,9 +136,13 @@ def test_satellite_track_dropped_crossing_cells_kept():
         2: (head_x - 6, np.full(n, 50.5), 0.7),       # its midpiece, 6 µm behind: satellite
         3: (np.linspace(110, 10, n), np.full(n, 52.0), 0.95),  # crosses the swimmer once
         4: (np.full(n, 200.0), np.full(n, 200.0), 0.9),        # an immotile cell far away
+        5: (np.full(n, 300.0), np.full(n, 300.0), 0.9),        # two heads stuck side by side,
+        6: (np.full(n, 305.0), np.full(n, 300.0), 0.9),        # equally sure: both cells
     })
     kept = drop_satellites(rows, um_per_px=1.0, radius_um=10.0, min_fraction=0.9)
-    assert sorted(kept["track_id"].unique()) == [1, 3, 4]
+    assert sorted(kept["track_id"].unique()) == [1, 3, 4, 5, 6]
+    kept = drop_satellites(rows, 1.0, 10.0, 0.9, confidence_margin=0.3)  # 0.99 vs 0.7: kept
+    assert sorted(kept["track_id"].unique()) == [1, 2, 3, 4, 5, 6]
     assert len(drop_satellites(rows.iloc[:0], 1.0, 10.0, 0.9)) == 0
 
 

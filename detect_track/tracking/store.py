@@ -12,9 +12,11 @@ Kept tracks come back from :meth:`TrackStore.pop_kept`; the others are forgotten
 therefore follows the number of cells in view, not the length of the video.
 
 A satellite is a track that, in at least ``satellite_fraction`` of its frames, lies
-within ``satellite_radius_um`` of a *stronger* track (higher mean confidence; on a tie,
-more detections; then the older id): a midpiece, a tail point, a duplicate, or one of two
-tracks taking turns on one cell's detections. Positions inside bridged gaps are filled by
+within ``satellite_radius_um`` of a *stronger* track (a mean confidence higher by more
+than ``satellite_confidence_margin``): a midpiece, a tail point, a duplicate, or one of two
+tracks taking turns on one cell's detections. Two tracks equally sure of themselves (the
+points of an annotation, two heads stuck side by side) give no evidence that one of them
+is not a cell: both are kept. Positions inside bridged gaps are filled by
 linear interpolation before they are compared, as in the trajectory table. "Together"
 frames are found online: each frame's positions (and the filled positions of a gap that
 closes) are compared with the positions already known for the same frame, kept for the
@@ -250,14 +252,14 @@ class TrackStore:
         need = self.cfg.satellite_fraction * (tr.last - tr.first + 1)
         if len(set().union(*near.values())) < need:
             return False
-        mine = self._strength[tid]
+        mine = self._strength[tid][0] + self.cfg.satellite_confidence_margin
         stronger: set[int] = set()
         open_: set[int] = set()
         for p, frames in near.items():
             s = self._strength.get(p)
             if s is None:
                 open_ |= frames
-            elif s > mine:
+            elif s[0] > mine:
                 stronger |= frames
         if len(stronger) >= need:
             return True
