@@ -63,10 +63,10 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
     seen for less than ``min_gradable_s`` [1 s] (``duration_s``) is graded only when the
     evidence allows: progressive if it moved at least ``short_progressive_um`` [10 µm]
     net (``vsl_um_s * duration_s``) and passes the progressive gate (VSL for the rule
-    ``progression``); otherwise its class and grade are :data:`NOT_GRADABLE` (``"not_gradable"``) and
-    :func:`sample_summary` leaves it out of the percentages. Without a ``duration_s``
-    column every track is gradable. Tracks whose speeds are NaN (fewer than 2 points) are
-    not gradable.
+    ``progression``); otherwise its class and grade are :data:`NOT_GRADABLE`
+    (``"not_gradable"``) and :func:`sample_summary` leaves it out of the percentages.
+    Without a ``duration_s`` column every track is gradable. Tracks whose speeds are NaN
+    (fewer than 2 points) are not gradable.
 
     Args:
         tracks: Per-track table with at least the columns ``vcl_um_s``, ``vsl_um_s``,
