@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SAMPLE := datasets/samples/sim_phase_contrast/video.mp4
 SAMPLE_UM_PER_PX := 0.7
+# the sample is simulated: the sperm-sim preset runs the simulation-trained YOLO on it
 
 .PHONY: demo test lint clean help
 
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/detect-track $(SAMPLE) --um-per-px $(SAMPLE_UM_PER_PX) --out results/demo --overlay
+	$(VENV)/bin/detect-track $(SAMPLE) --config sperm-sim --um-per-px $(SAMPLE_UM_PER_PX) --out results/demo --overlay
 	$(VENV)/bin/detect-track datasets/samples/smear_testicular/smear.jpg --config testicular --um-per-px 0.55 --out results/demo-smear
 	$(VENV)/bin/detect-track datasets/samples/slide_stained/slide.jpg --config sperm-slide --um-per-px 0.1 --out results/demo-slide
 	@echo "Open results/demo/report.html in a browser, tracks.csv in a spreadsheet; overlay.mp4 shows what was tracked."

@@ -177,11 +177,9 @@ class DetectorConfig:
     # installed, else onnxruntime
     track_classes: str = "sperm,small_or_pinhead"  # classes linked into tracks (comma list)
     classical: ClassicalConfig = field(default_factory=ClassicalConfig)  # classical settings
-    yolo: LearnedConfig = field(  # YOLO settings (operating points: weights/yolo-sperm.md and
-        # weights/sperm-verifier.md)
-        default_factory=lambda: LearnedConfig(operating_confidence=0.225,
-                                              verifier="sperm-verifier",
-                                              verifier_operating=0.35))
+    yolo: LearnedConfig = field(  # YOLO settings (operating point: weights/yolo-sperm.md; no
+        # verifier: it learned simulated debris and drops real heads, benchmarks/real.md)
+        default_factory=lambda: LearnedConfig(operating_confidence=0.25))
     effdet: LearnedConfig = field(  # EfficientDet settings (operating point: its card)
         default_factory=lambda: LearnedConfig(confidence=0.1, operating_confidence=0.325,
                                               verifier="sperm-verifier",

@@ -21,6 +21,7 @@ import pandas as pd
 from detect_track import __version__
 from detect_track.config import Config, check_um_per_px, load_config, to_dict
 from detect_track.detectors import create_detector
+from detect_track.detectors.familiarity import ConfidenceProfile
 from detect_track.errors import ConfigError, InputError, OutputError
 from detect_track.io.export import (
     EXPORT_FORMATS,
@@ -543,6 +544,7 @@ class _Collector:
         self.clock = clock or _StageClock()
         self.store = TrackStore(cfg.tracker, meta.fps, meta.um_per_px)
         self.n_other = np.zeros(len(class_names), np.int64)
+        self.profile = ConfidenceProfile()  # tells footage unlike the detector's training
         self.n_frames = 0
         self.n_detections = 0
         self.n_rows = 0
@@ -563,6 +565,7 @@ class _Collector:
             other = other[(other >= 0) & (other < len(self.names))]
             self.n_other += np.bincount(other, minlength=len(self.names))[:len(self.names)]
             dets = dets[linkable]
+        self.profile.update(dets.confidence)
         tracked = self.tracker.update(dets)
         n = len(tracked)
         self.store.add(index, tracked.tracker_id if n else np.zeros(0, np.int64), tracked.xy,
@@ -809,6 +812,9 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
             warnings.append(f"the container announced {src.info.n_frames} frames but only "
                             f"{n_read} could be decoded (truncated file?)")
         collector.meta = meta = dataclasses.replace(meta, n_frames=n_read)
+        unfamiliar = collector.profile.warning()
+        if unfamiliar is not None:
+            warnings.append(unfamiliar)
         weights = getattr(detector, "weights", None)
         info = {"detector": cfg.detector.name,
                 "detector_weights": Path(str(weights)).name if weights else None,

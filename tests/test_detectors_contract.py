@@ -37,16 +37,30 @@ def sample_frames() -> list[np.ndarray]:
     return [f for i, f in FrameSource(SAMPLE / "video.mp4") if i < 3]
 
 
-@pytest.fixture(scope="module", params=CASES,
-                ids=[f"{n}-{b}" + (f"-{v}views" if v > 1 else "") for n, b, v in CASES])
-def detector(request: pytest.FixtureRequest) -> Detector:
+IDS = [f"{n}-{b}" + (f"-{v}views" if v > 1 else "") for n, b, v in CASES]
+
+
+def _build(case: tuple[str, str, int], preset: str | None) -> Detector:
     from detect_track.config import load_config
 
-    name, backend, views = request.param
+    name, backend, views = case
     overrides = {"detector.backend": backend}
     if views > 1:
         overrides[f"detector.{name}.tta_views"] = views
-    return create_detector(name, load_config(None, overrides), META)
+    return create_detector(name, load_config(preset, overrides), META)
+
+
+@pytest.fixture(scope="module", params=CASES, ids=IDS)
+def detector(request: pytest.FixtureRequest) -> Detector:
+    """Each detector as configured by default (YOLO: the weights tuned on real frames)."""
+    return _build(request.param, None)
+
+
+@pytest.fixture(scope="module", params=CASES, ids=IDS)
+def sim_detector(request: pytest.FixtureRequest) -> Detector:
+    """Each detector for simulated footage (preset sperm-sim: the simulation-trained YOLO),
+    judged on the simulated sample below; the default on real frames: test_real_frames.py."""
+    return _build(request.param, "sperm-sim")
 
 
 def _inside(d: Detections, shape: tuple[int, ...]) -> bool:
@@ -79,7 +93,8 @@ def test_noise_only_frame_gives_almost_nothing(detector: Detector):
     assert np.all(d.confidence < tracker.high_confidence)  # and none starts a track
 
 
-def test_finds_the_sample_heads(detector: Detector, sample_frames: list[np.ndarray]):
+def test_finds_the_sample_heads(sim_detector: Detector, sample_frames: list[np.ndarray]):
+    detector = sim_detector
     gt = pd.read_csv(SAMPLE / "gt" / "gt.txt", header=None,
                      names=["frame", "id", "x", "y", "w", "h", "conf", "c", "v"])
     g = gt[(gt["frame"] == 1) & (gt["conf"] == 1)]
@@ -94,13 +109,14 @@ def test_finds_the_sample_heads(detector: Detector, sample_frames: list[np.ndarr
     assert len(sure) <= 1.5 * int((gt["frame"] == 1).sum())
 
 
-def test_boxes_use_pixel_edge_coordinates(detector: Detector,
+def test_boxes_use_pixel_edge_coordinates(sim_detector: Detector,
                                            sample_frames: list[np.ndarray]):
     """Box centres are unbiased against the truth, which puts pixel edges at integers.
 
     A half-pixel convention mix-up (pixel centres vs edges) shifts every box by 0.5 px,
     which costs a 4 px head box about a third of its IoU.
     """
+    detector = sim_detector
     gt = pd.read_csv(SAMPLE / "gt" / "gt.txt", header=None,
                      names=["frame", "id", "x", "y", "w", "h", "conf", "c", "v"])
     offsets = []

@@ -49,8 +49,8 @@ def test_pipeline_recovers_cells_and_kinematics(sim: Path, tmp_path: Path):
     assert total == pytest.approx(100.0)
 
 
-def test_default_yolo_pipeline_on_simulated_video(sim: Path, tmp_path: Path):
-    res = run_video(sim / "video.avi", um_per_px=0.7)
+def test_simulation_preset_pipeline_on_simulated_video(sim: Path, tmp_path: Path):
+    res = run_video(sim / "video.avi", load_config("sperm-sim"), um_per_px=0.7)
     write_results(res, tmp_path)
     ev = evaluate(tmp_path, sim)
     # measured with the first shipped weights: recall 0.69, precision 0.73, HOTA 0.46, VCL 4.6 %
@@ -59,7 +59,7 @@ def test_default_yolo_pipeline_on_simulated_video(sim: Path, tmp_path: Path):
     assert ev["tracking"]["HOTA"] >= 0.4
     assert ev["kinematics"]["vcl_rel_err"] <= 0.1
     s = res.summary
-    assert s["detector"] == "yolo" and s["detector_weights"] == "yolo-sperm.onnx"
+    assert s["detector"] == "yolo" and s["detector_weights"] == "yolo-sperm-sim.onnx"
     assert s["detector_backend"] == "onnx"
     assert set(s["untracked_detections_per_frame"]) == {"cluster"}
     assert "onnxruntime" in s["versions"]
@@ -98,7 +98,7 @@ def test_image_folder_needs_fps(sim: Path, tmp_path: Path):
         cv2.imwrite(str(folder / f"f{i:04d}.png"), frame)
     assert main([str(folder), "--out", str(tmp_path / "o"), "-q"]) == 2
     assert main([str(folder), "--fps", "30", "--um-per-px", "0.7", "--out",
-                 str(tmp_path / "o"), "-q"]) == 0
+                 str(tmp_path / "o"), "-q", "--config", "sperm-sim"]) == 0
     assert len(pd.read_csv(tmp_path / "o" / "tracks.csv")) >= 5
 
 

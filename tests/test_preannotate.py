@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from detect_track.cli import main
-from detect_track.config import Config
+from detect_track.config import Config, load_config
 from detect_track.detectors import create_detector
 from detect_track.io.video import FrameSource
 from detect_track.training.data import load_coco, load_yolo
@@ -23,7 +23,8 @@ SAMPLE = Path(__file__).resolve().parent.parent / "datasets" / "samples" / "sim_
 def test_annotate_command_writes_matching_yolo_and_coco(tmp_path: Path):
     out = tmp_path / "labels"
     assert main(["annotate", str(SAMPLE / "video.mp4"), "--um-per-px", "0.7", "--out",
-                 str(out), "--every", "10", "--max-frames", "3", "-q"]) == 0
+                 str(out), "--every", "10", "--max-frames", "3", "-q", "--config",
+                 "sperm-sim"]) == 0
     names = (out / "classes.txt").read_text().split()
     assert names[0] == "sperm"
     train_png = sorted(p.name for p in (out / "images" / "train").glob("*.png"))
@@ -41,7 +42,7 @@ def test_annotate_command_writes_matching_yolo_and_coco(tmp_path: Path):
             assert np.array_equal(s.classes, c.classes)
             np.testing.assert_allclose(s.boxes, c.boxes, atol=0.01)  # 6-decimal YOLO txt
     # the boxes are the detector's answers at the operating point, frame by frame
-    cfg = Config()
+    cfg = load_config("sperm-sim")
     meta = VideoMeta(path="v", fps=1.0, n_frames=-1, width_px=0, height_px=0, um_per_px=0.7,
                      um_per_px_source="cli")
     det = create_detector(cfg.detector.name, cfg, meta)

@@ -32,7 +32,8 @@ def test_tiles_cover_the_image_with_the_overlap():
 
 def test_heads_on_seams_are_found_once():
     frame = next(f for _i, f in FrameSource(SAMPLE / "video.mp4"))
-    det = create_detector("yolo", load_config(), VideoMeta("x", 1.0, 1, 640, 480, 0.7))
+    det = create_detector("yolo", load_config("sperm-sim"),  # the simulated sample's model
+                          VideoMeta("x", 1.0, 1, 640, 480, 0.7))
     whole = detect_tiled(det, frame, 2048, 64)
     tiled = detect_tiled(det, frame, 192, 48)  # 4 x 3 tiles: many heads near a seam
     assert len(whole) >= 20

@@ -24,7 +24,10 @@ META = VideoMeta(path="x", fps=50.0, n_frames=10, width_px=640, height_px=480, u
 
 
 def _yolo(**over: object):
-    return create_detector("yolo", load_config(None, {"detector.yolo.confidence": 0.02, **over}),
+    """The simulation-trained YOLO with its verifier (preset sperm-sim), on the simulated
+    sample; the default YOLO, tuned on real frames, runs without the verifier."""
+    return create_detector("yolo", load_config("sperm-sim",
+                                               {"detector.yolo.confidence": 0.02, **over}),
                            META)
 
 
@@ -33,12 +36,14 @@ def frame() -> np.ndarray:
     return next(f for _i, f in FrameSource(SAMPLE / "video.mp4"))
 
 
-def test_the_shipped_verifier_loads_and_yolo_uses_it_by_default():
+def test_the_shipped_verifier_loads_and_the_simulation_preset_uses_it():
     v = HeadVerifier(str(ROOT / "weights" / "sperm-verifier.onnx"))
     assert v.model.task == VERIFY_TASK and v.model.class_names == VERIFY_CLASSES
     assert 5 < v.crop_um < 30
     assert type(_yolo()).__name__ == "VerifiedDetector"
     assert type(_yolo(**{"detector.yolo.verifier": ""})).__name__ != "VerifiedDetector"
+    default = create_detector("yolo", load_config(), META)  # real-tuned: verifier off
+    assert type(default).__name__ != "VerifiedDetector"
 
 
 def test_only_sperm_scores_change_and_boxes_stay(frame: np.ndarray):
@@ -53,7 +58,7 @@ def test_only_sperm_scores_change_and_boxes_stay(frame: np.ndarray):
 
 
 def test_verified_score_is_the_calibrated_geometric_mean(frame: np.ndarray):
-    cfg = load_config(None)
+    cfg = load_config("sperm-sim")
     raw = _yolo(**{"detector.yolo.verifier": "", "detector.yolo.operating_confidence": 0.5})
     d = raw.detect(frame)
     sperm = d[d.class_id == 0]

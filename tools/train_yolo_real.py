@@ -8,7 +8,8 @@ The recipe of the shipped default detector, in resumable pieces (each well under
    45-54 validation; the benchmark's held-out frames 65-99 are never read). Heads become
    10x10 px boxes (5 µm at the assumed 0.5 µm/px, the simulator's head-box convention)
    around the annotated centres, since VISEM's boxes are drawn generously (~17x18 px);
-   ``cluster`` boxes are kept as annotated;
+   ``cluster`` boxes are kept as annotated; every 3rd tile of a small simulated set
+   (``SIM_SPEC``, 300 tiles rendered into ``datasets/generated/sim-mix``) is mixed in;
 2. trains ``--epochs`` epochs from ``--init`` (default: the simulation-trained
    ``weights/yolo-sperm-sim.pt``; give a previous run's ``last.pt`` to continue) with the
    augmentations of :mod:`detect_track.training.yolo` (flips, mosaic, brightness, scale);
@@ -37,7 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 from detect_track.config import Config, apply_overrides  # noqa: E402
 from detect_track.eval.metrics import detection_metrics  # noqa: E402
-from detect_track.training.data import Sample, write_yolo_dataset  # noqa: E402
+from detect_track.synth.dataset import DatasetSpec, build_detection_dataset  # noqa: E402
+from detect_track.training.data import (  # noqa: E402
+    Sample,
+    write_data_yaml,
+    write_yolo_dataset,
+)
 from detect_track.training.yolo import YoloTrainSettings, train_yolo  # noqa: E402
 from tools.bench_real import (  # noqa: E402
     RADIUS_PX,
@@ -50,6 +56,11 @@ from tools.bench_real import (  # noqa: E402
 from tools.train_yolo import log_since  # noqa: E402
 
 DATASET = ROOT / "datasets" / "generated" / "visem11-tune"
+MIXED = ROOT / "datasets" / "generated" / "visem11-mix"
+SIM = ROOT / "datasets" / "generated" / "sim-mix"
+#: Simulated tiles mixed in, so that looks the real video lacks (dark heads, bright field,
+#: other magnifications) are not forgotten: 50 clips, 30 % with harder optics.
+SIM_SPEC = DatasetSpec(n_videos=50, seed=3, tile_px=320, hard_fraction=0.3, val_fraction=0.0)
 TRAIN = range(TUNE.start, TUNE.stop - 10)  # 0-44
 VAL = range(TUNE.stop - 10, TUNE.stop)  # 45-54
 HEAD_BOX_PX = 10.0
@@ -71,6 +82,26 @@ def build_dataset(out: Path = DATASET) -> Path:
 
     return write_yolo_dataset({"train": samples(TRAIN), "val": samples(VAL)}, out,
                               ["sperm", "cluster", "small_or_pinhead"])
+
+
+def mix_dataset(real: Path, every: int) -> Path:
+    """The real dataset plus every ``every``-th simulated tile of ``SIM_SPEC`` (symlinks)."""
+    if not (SIM / "data.yaml").is_file():
+        build_detection_dataset(SIM, SIM_SPEC)
+    for split in ("train", "val"):
+        for kind in ("images", "labels"):
+            (MIXED / kind / split).mkdir(parents=True, exist_ok=True)
+    links = [(p, f"{split}/{p.name}") for split in ("train", "val")
+             for p in sorted((real / "images" / split).glob("*.png"))]
+    links += [(p, f"train/{p.name}") for p in
+              sorted((SIM / "images" / "train").glob("*.png"))[::every]]
+    for img, rel in links:
+        label = img.parent.parent.parent / "labels" / img.parent.name / f"{img.stem}.txt"
+        for src, dst in ((img, MIXED / "images" / rel),
+                         (label, (MIXED / "labels" / rel).with_suffix(".txt"))):
+            if not dst.exists():
+                dst.symlink_to(src.resolve())
+    return write_data_yaml(MIXED, ["train", "val"], ["sperm", "cluster", "small_or_pinhead"])
 
 
 def calibrate(weights: Path) -> tuple[float, dict]:
@@ -99,6 +130,8 @@ def main() -> None:
     ap.add_argument("--lr0", type=float, default=0.002)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "runs" / "yolo-real"))
+    ap.add_argument("--sim-every", type=int, default=3,
+                    help="mix in every N-th of the 300 simulated tiles (0 = real frames only)")
     ap.add_argument("--ship", action="store_true",
                     help="copy best.pt to weights/yolo-sperm.pt and export its ONNX file")
     args = ap.parse_args()
@@ -108,6 +141,8 @@ def main() -> None:
     data = DATASET / "data.yaml"
     if not data.is_file():
         data = build_dataset()
+    if args.sim_every:
+        data = mix_dataset(DATASET, args.sim_every)
     t0 = time.time()
     best = train_yolo(data, args.out,
                       YoloTrainSettings(epochs=args.epochs, patience=args.epochs, batch=16,

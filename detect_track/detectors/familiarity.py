@@ -1,16 +1,20 @@
 """Does a video look like what the detector knows? A warning from its confidence profile.
 
 A detector shown footage unlike its training data (other optics, stain, magnification,
-debris) does not fail loudly: it returns fewer confident answers, more hesitant ones near
-its operating point, and its confident answers score lower than on familiar footage.
+debris) does not fail loudly: it returns few confident answers and many hesitant ones
+below its operating point.
 :class:`ConfidenceProfile` keeps a histogram of the calibrated confidences of a video's
 tracked-class detections and :meth:`ConfidenceProfile.warning` names what is off, with the
 advice to fine-tune on the lab's own frames (``detect-track annotate``).
 
-The limits were measured on real and simulated footage (``benchmarks/real.md``): with the
-shipped YOLO, familiar footage gives a median confident score of 0.70 or more and at least
-half of the answers above the operating point; the simulation-trained detector on real
-VISEM frames gave 0.58 and 21 %.
+The limits were measured on 12-20 frames of each input (calibrated confidences of the
+``sperm`` answers): the
+shipped YOLO on held-out real VISEM frames gives 42 confident answers per frame and 68 %
+of its answers confident; the same model on the simulated sample video 8 %, on the three
+unlabelled real clips of another set-up (dark heads, lower magnification) 0-0.1 confident
+answers per frame; the simulation-trained detector (``yolo-sperm-sim``, with its verifier)
+on the real VISEM frames 21 %. The median confident score does not separate them (0.58 on
+familiar VISEM frames, 0.59 on the other set-up), so it is reported, not judged.
 """
 
 from __future__ import annotations
@@ -25,8 +29,6 @@ N_BINS = 20
 MIN_CONFIDENT_PER_FRAME = 1.0
 #: A smaller share of the answers at or above the operating point: mostly hesitant answers.
 MIN_CONFIDENT_SHARE = 0.35
-#: A lower median confidence of the confident answers: they barely pass.
-MIN_MEDIAN_CONFIDENT = 0.62
 #: The calibrated confidence of the operating point.
 OPERATING = 0.5
 
@@ -85,13 +87,9 @@ class ConfidenceProfile:
         reasons = []
         if s["confident_per_frame"] < MIN_CONFIDENT_PER_FRAME:
             reasons.append(f"only {s['confident_per_frame']:.1f} confident detections per frame")
-        else:
-            if s["confident_share"] < MIN_CONFIDENT_SHARE:
-                reasons.append(f"only {100 * s['confident_share']:.0f} % of the detections "
-                               "are confident")
-            if s["median_confident"] < MIN_MEDIAN_CONFIDENT:
-                reasons.append(f"confident detections score a median of "
-                               f"{s['median_confident']:.2f}, familiar footage 0.70 or more")
+        elif s["confident_share"] < MIN_CONFIDENT_SHARE:
+            reasons.append(f"only {100 * s['confident_share']:.0f} % of the detections are "
+                           f"confident, familiar footage 60 % or more")
         if not reasons:
             return None
         return ("this video looks unlike what the detector was trained on (" +
