@@ -95,4 +95,4 @@ class ConfidenceProfile:
         return ("this video looks unlike what the detector was trained on (" +
                 "; ".join(reasons) + "): check the overlay, and fine-tune on a few corrected "
                 "frames of your own set-up (detect-track annotate, then detect-track train "
-                "yolo; README, 'Fine-tune on your own set-up')")
+                "yolo; README, 'Real footage')")
