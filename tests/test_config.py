@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,6 @@ def test_accurate_preset_enlarges_frames_and_keeps_the_rest():
     assert cfg.detector.yolo.max_um_per_px == 0.4
     assert default.detector.yolo.max_um_per_px == 1.2
     assert cfg.tracker == default.tracker and cfg.detector.name == default.detector.name
+    # it is the simulation preset with enlarged frames
+    sim = load_config("sperm-sim").detector.yolo
+    assert dataclasses.replace(cfg.detector.yolo, max_um_per_px=1.2) == sim

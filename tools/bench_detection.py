@@ -34,7 +34,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detect_track.config import Config, apply_overrides  # noqa: E402
+from detect_track.config import Config, apply_overrides, load_config  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
 from detect_track.eval.boxes import BoxSet, detection_ap  # noqa: E402
 from detect_track.io.video import FrameSource  # noqa: E402
@@ -44,7 +44,8 @@ from tools.bench_speed import cpu_model  # noqa: E402
 
 SLIDES = ROOT.parent / "shared" / "data" / "sperm-parsing-v2"
 #: ``name@X``: the detector with frames enlarged to X µm/px (``max_um_per_px``) first
-DETECTORS = ("classical", "yolo", "yolo-raw", "yolo*4", "yolo@0.4", "effdet", "effdet-raw")
+DETECTORS = ("classical", "yolo", "yolo@0.4", "yolo-sim", "yolo-sim-raw", "yolo-sim*4",
+             "yolo-sim@0.4", "effdet", "effdet-raw")
 OPERATING = 0.5  # score at which precision / recall are reported (tracker.high_confidence)
 SEED0 = 910_000
 SLIDE_NATIVE_UM_PER_PX = 0.053  # estimated: median head length 85 px for a 4.5 µm head
@@ -115,11 +116,19 @@ def simulated(n_seeds: int, frames_per_clip: int, tmp: Path) -> list[dict]:
 def variant(name: str, cfg: Config) -> tuple[str, Config]:
     """``"yolo@0.4"`` -> ``("yolo", cfg with frames enlarged to 0.4 µm/px)``;
     ``"yolo*4"`` -> ``("yolo", cfg fusing 4 views of each frame)``;
-    ``"yolo-raw"`` -> ``("yolo", cfg without the sperm verifier)``."""
+    ``"yolo-raw"`` -> ``("yolo", cfg without the sperm verifier)``;
+    ``"yolo-sim"`` -> ``("yolo", cfg with the sperm-sim preset's YOLO: simulation-trained
+    weights and their verifier, the default until 2026-12-07)``."""
     name, _, views = name.partition("*")
+    name, sim, rest = name.partition("-sim")
+    name += rest
     name, raw, _ = name.partition("-raw")
     base, _, scale = name.partition("@")
     over: dict[str, object] = {}
+    if sim:
+        preset = load_config("sperm-sim").detector.yolo
+        over.update({f"detector.yolo.{k}": getattr(preset, k) for k in
+                     ("weights", "operating_confidence", "verifier", "verifier_operating")})
     if raw:
         over[f"detector.{base}.verifier"] = ""
     if views:
@@ -270,8 +279,11 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
         "denser, 2x noise at 0.7x contrast, strong blur and defocus, 0.35 and 1.15 µm/px "
         "at 100 and 15 fps (motion blur). Density and frame rates go beyond the training "
         "draws; the noise, contrast, blur and defocus lie beyond the simulator's random "
-        "draws but inside those of the hard 30 % of `sim-det-v4`, on which the shipped "
-        "YOLO was last fine-tuned (its card). Boxes are head "
+        "draws but inside those of the hard 30 % of `sim-det-v4`, on which the "
+        "simulation-trained YOLO (`yolo-sim`) was last fine-tuned (its card). `yolo` is the "
+        "default since 2026-12-07, tuned on real phase-contrast frames (`benchmarks/real.md`, "
+        "the yardstick): the simulator's look is not the real one, and this model was not "
+        "tuned for it; `yolo-sim` (preset `sperm-sim`) is for simulated footage. Boxes are head "
         "boxes (the head's axis-aligned extent); heads inside agglutinates, heads whose "
         "centre left the frame and heads too far out of focus to be seen (less than 30 % "
         "of their in-focus peak contrast left) are ignore regions. Scores: COCO-style AP "
@@ -293,8 +305,9 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
                      f"{fmt(r['precision'])} | {fmt(r['recall'])} | {fmt(r['f1'])} | "
                      f"{fmt(r['cluster_ap50'])} | {r['ms']:.0f} |")
     if any("-raw" in r["detector"] for r in rows):
-        lines += ["", "`name-raw`: the detector alone, without the sperm verifier that the "
-                  "default configuration runs after it (`detector.<name>.verifier=\"\"`). The "
+        lines += ["", "`name-raw`: the detector alone, without the sperm verifier that its "
+                  "configuration runs after it (`sperm-sim` for YOLO, the default for "
+                  "EfficientDet; `detector.<name>.verifier=\"\"`). The "
                   "verifier (`detect_track/detectors/verify.py`, `weights/sperm-verifier.md`) "
                   "looks again at every `sperm` box in a 14 µm gray crop and tells heads from "
                   "debris; the box's score becomes the geometric mean of the detector's score "
@@ -307,7 +320,7 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
                   "enlarged to X first (`detector.<name>.max_um_per_px=X`; default 1.2). Heads "
                   "then span more pixels, which this small model detects and places better, "
                   "at the cost of detection time growing with the pixel count (about 3x for "
-                  "0.7 µm/px video): an accuracy option (`yolo@0.4` is the `sperm-accurate` "
+                  "0.7 µm/px video): an accuracy option (`yolo-sim@0.4` is the `sperm-accurate` "
                   "preset), not the default, which keeps the speed targets of "
                   "`benchmarks/speed.md`."]
     if any("*" in r["detector"] for r in rows):

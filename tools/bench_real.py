@@ -42,7 +42,7 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detect_track.config import Config, apply_overrides, load_config  # noqa: E402
+from detect_track.config import Config, apply_overrides  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
 from detect_track.eval.metrics import detection_metrics, tracking_metrics  # noqa: E402
 from detect_track.io.video import FrameSource  # noqa: E402
@@ -104,19 +104,8 @@ def drop_in_clusters(pred: pd.DataFrame, clusters: dict[int, np.ndarray]) -> pd.
     return pred[keep]
 
 
-def with_preset(name: str, cfg: Config) -> tuple[str, Config]:
-    """``"yolo-sim"`` -> ``("yolo", cfg with the sperm-sim preset's YOLO settings)``."""
-    if name != "yolo-sim":
-        return name, cfg
-    sim = load_config("sperm-sim").detector.yolo
-    return "yolo", apply_overrides(cfg, {f"detector.yolo.{k}": getattr(sim, k) for k in
-                                         ("weights", "operating_confidence", "verifier",
-                                          "verifier_operating")})
-
-
 def detect_frames(name: str, cfg: Config, frames: dict[int, Path]) -> tuple[pd.DataFrame, float]:
     """Sperm-head answers of one detector per frame (``frame, x, y, confidence``), ms/frame."""
-    name, cfg = with_preset(name, cfg)
     base, cfg = variant(name, cfg)
     meta = VideoMeta(path="visem", fps=FPS, n_frames=len(frames), width_px=640, height_px=480,
                      um_per_px=UM_PER_PX, um_per_px_source="cli")
@@ -340,7 +329,7 @@ def main() -> None:
                 if name == "trackpy":
                     pred = run_trackpy(sub)
                 else:
-                    base, pcfg = with_preset(name, cfg)
+                    base, pcfg = variant(name, cfg)
                     pred = run_pipeline(apply_overrides(pcfg, {"detector.name": base}), sub,
                                         Path(tmp))
                 r = score(gt, pred, clusters, part, tracks=True)
