@@ -18,8 +18,12 @@ The recipe of the shipped default detector, in resumable pieces (each well under
 4. with ``--ship``: copies ``best.pt`` to ``weights/yolo-sperm.pt`` and exports the ONNX file.
 
     python tools/train_yolo_real.py --epochs 30 --out runs/real1            # ~15-30 min
-    python tools/train_yolo_real.py --init runs/real1/train/weights/last.pt --epochs 20 \
-        --lr0 0.001 --out runs/real2 --ship
+    DETECT_TRACK_TRUST_MODELS=1 python tools/train_yolo_real.py \
+        --init runs/real1/train/weights/last.pt --epochs 5 --lr0 0.001 --out runs/real2 --ship
+
+(A run's own checkpoint lies outside weights/, so continuing from it needs
+DETECT_TRACK_TRUST_MODELS=1: it is your file. The shipped file's exact pieces are in
+weights/yolo-sperm.md.)
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -162,5 +165,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    pd.options.mode.copy_on_write = True
     main()
