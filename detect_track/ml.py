@@ -7,8 +7,10 @@ local matplotlib installation instead of being fetched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,55 @@ _INSTALL_HINT = ("install the training / torch extras: pip install 'detect-track
                  "(the default ONNX path needs only the core install)")
 
 
+#: CPU threads the learned models of this process use (None: every core); see
+#: :func:`set_threads`. Process-local: nothing reads it from or writes it to the environment.
+_threads: int | None = None
+
+
+def set_threads(n: int | None) -> int | None:
+    """Set the CPU threads the models created from now on in this process use.
+
+    Torch, ONNX Runtime and OpenVINO models read :func:`torch_threads` when they are
+    created (and the ONNX detector when it starts a stream), so call this before creating
+    them: a batch sets each job's share of the cores before running it.
+
+    Args:
+        n: Threads, at least 1; None or 0 = every core (the default).
+
+    Returns:
+        The previous setting (None: every core), to restore it later.
+
+    Raises:
+        ValueError: If ``n`` is negative.
+    """
+    global _threads
+    if n is not None and n < 0:
+        raise ValueError(f"threads must be >= 0, got {n}")
+    previous = _threads
+    _threads = int(n) if n else None
+    return previous
+
+
+@contextlib.contextmanager
+def using_threads(n: int | None) -> Iterator[None]:
+    """Within the block, models created use ``n`` threads (None or 0: keep the setting).
+
+    The previous setting is restored on leaving the block.
+    """
+    if not n:
+        yield
+        return
+    previous = set_threads(n)
+    try:
+        yield
+    finally:
+        set_threads(previous)
+
+
 def torch_threads() -> int:
-    """Threads torch should use: ``DETECT_TRACK_THREADS`` or every core."""
-    value = os.environ.get("DETECT_TRACK_THREADS", "")
-    if value.strip().isdigit() and int(value) > 0:
-        return int(value)
+    """Threads torch and the ONNX runtimes should use: :func:`set_threads`, else every core."""
+    if _threads is not None:
+        return _threads
     return max(1, os.cpu_count() or 1)
 
 

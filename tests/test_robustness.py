@@ -151,9 +151,9 @@ def test_dask_address_that_is_not_a_scheduler(moving_blob_video: Path, tmp_path:
                                               capsys: pytest.CaptureFixture[str],
                                               reply: bytes, needle: str):
     pytest.importorskip("distributed")
-    import detect_track.batch as batch
+    from detect_track.batch import executors
 
-    monkeypatch.setattr(batch, "DASK_CONNECT_S", 1.0)
+    monkeypatch.setattr(executors, "DASK_CONNECT_S", 1.0)
     archive = tmp_path / "archive"
     archive.mkdir()
     (archive / "a.avi").write_bytes(moving_blob_video.read_bytes())

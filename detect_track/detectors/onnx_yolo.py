@@ -139,8 +139,8 @@ class YoloOnnxDetector(LearnedDetector):
 
         Args:
             frames: ``(index, frame)`` pairs, e.g. a :class:`~detect_track.io.video.FrameSource`.
-            workers: Frames in flight; 0 = one per thread (``DETECT_TRACK_THREADS`` or
-                every core); 1 = one at a time with all threads.
+            workers: Frames in flight; 0 = one per thread (:func:`detect_track.ml.set_threads`
+                or every core); 1 = one at a time with all threads.
             post: Run on each frame's detections in the same worker (e.g. the sperm
                 verifier), so it overlaps the other frames' inference.
 

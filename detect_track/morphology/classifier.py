@@ -344,7 +344,8 @@ class MorphologyClassifier:
     Args:
         path: Checkpoint written by :func:`save_checkpoint`, or its ONNX export.
         device: ``cpu`` or a CUDA device (torch only).
-        threads: CPU threads per call (default: ``DETECT_TRACK_THREADS`` or every core).
+        threads: CPU threads per call (default: :func:`detect_track.ml.set_threads`'s
+            setting, else every core).
 
     Raises:
         ConfigError: Missing file or not a detect-track morphology model.
