@@ -146,6 +146,34 @@ def test_half_written_output_is_not_trusted(archive: Path, tmp_path: Path):
     assert process_item(item, out, _spec())["status"] == "ok"
 
 
+def test_a_job_runs_with_its_share_of_threads_through_no_environment(
+        archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import detect_track.pipeline as pipeline
+    from detect_track.ml import set_threads, torch_threads
+
+    seen: list[int] = []
+    run_video = pipeline.run_video
+
+    def spy(*args: object, **kwargs: object) -> object:
+        seen.append(torch_threads())
+        return run_video(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_video", spy)
+    environ = dict(os.environ)
+    items = discover(archive / "day1" / "**" / "*.avi")
+    assert process_item(items[0], tmp_path / "one", _spec(threads=3))["status"] == "ok"
+    assert [r["status"] for r in run_batch(items, tmp_path / "all", _spec()).records] == [
+        "ok", "ok"]
+    cores = max(1, os.cpu_count() or 1)
+    assert seen == [3, cores, cores]  # run_batch: every core shared by its one worker
+    assert torch_threads() == cores  # the job's setting ends with the job
+    assert dict(os.environ) == environ  # and nothing travelled through the environment
+    assert set_threads(2) is None and torch_threads() == 2
+    assert set_threads(None) == 2 and torch_threads() == cores
+    with pytest.raises(ValueError, match="threads"):
+        set_threads(-1)
+
+
 def test_one_batch_per_output_folder(archive: Path, tmp_path: Path):
     from detect_track.batch import LOCK_FILE
 

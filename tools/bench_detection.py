@@ -25,11 +25,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-os.environ.setdefault("DETECT_TRACK_THREADS", "2")
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import cv2
+import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -38,9 +36,13 @@ from detect_track.config import Config, apply_overrides, load_config  # noqa: E4
 from detect_track.detectors import create_detector  # noqa: E402
 from detect_track.eval.boxes import BoxSet, detection_ap  # noqa: E402
 from detect_track.io.video import FrameSource  # noqa: E402
+from detect_track.ml import set_threads  # noqa: E402
 from detect_track.synth import random_config, simulate  # noqa: E402
 from detect_track.types import VideoMeta  # noqa: E402
 from tools.bench_speed import cpu_model  # noqa: E402
+
+THREADS = 2  # CPU threads of every model here
+set_threads(THREADS)
 
 SLIDES = ROOT.parent / "shared" / "data" / "sperm-parsing-v2"
 #: ``name@X``: the detector with frames enlarged to X µm/px (``max_um_per_px``) first
@@ -272,7 +274,7 @@ def report(rows: list[dict], per_condition: list[dict], slide_rows: list[dict],
         "",
         f"Generated {date.today().isoformat()} by `python tools/bench_detection.py` "
         f"({cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{os.environ.get('DETECT_TRACK_THREADS')} threads).",
+        f"{THREADS} threads).",
         "",
         f"Held-out simulated videos: {n_clips} clips ({n_seeds} seeds x 6 conditions, seeds "
         f"{SEED0}+, never used in training), 640x480, 6 frames each. Conditions: 2.5x "

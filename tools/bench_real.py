@@ -33,11 +33,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-os.environ.setdefault("DETECT_TRACK_THREADS", "2")
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import cv2
+import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -46,10 +44,14 @@ from detect_track.config import Config, apply_overrides  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
 from detect_track.eval.metrics import detection_metrics, tracking_metrics  # noqa: E402
 from detect_track.io.video import FrameSource  # noqa: E402
+from detect_track.ml import set_threads  # noqa: E402
 from detect_track.pipeline import run_video  # noqa: E402
 from detect_track.types import VideoMeta  # noqa: E402
 from tools.bench_detection import variant  # noqa: E402
 from tools.bench_speed import cpu_model  # noqa: E402
+
+THREADS = 2  # CPU threads of every model here
+set_threads(THREADS)
 
 SHARED = ROOT.parent / "shared" / "data"
 VISEM = SHARED / "visem-tracking-frames" / "video_11"

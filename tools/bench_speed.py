@@ -84,8 +84,10 @@ def _child_detect_track(spec: dict) -> dict:
     t0 = time.perf_counter()
     from detect_track.config import load_config
     from detect_track.errors import ConfigError
+    from detect_track.ml import set_threads
     from detect_track.pipeline import run_video, write_results
 
+    set_threads(int(spec["threads"]))
     t1 = time.perf_counter()
     try:
         cfg = load_config(None, spec["overrides"])
@@ -287,8 +289,8 @@ def child_main(kind: str, spec_path: Path, result_path: Path) -> int:
 
 def child_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("DETECT_TRACK_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS"):
         env[key] = str(threads)
     env["YOLO_OFFLINE"] = "1"
     env["YOLO_VERBOSE"] = "False"
@@ -360,7 +362,7 @@ def run_child(kind: str, spec: dict, work: Path, label: str, threads: int) -> di
 
     tag = "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
     spec_path, result_path = work / f"spec_{tag}.json", work / f"result_{tag}.json"
-    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    spec_path.write_text(json.dumps({"threads": threads, **spec}), encoding="utf-8")
     result_path.unlink(missing_ok=True)
     cores = pinned_cores(threads)
 
@@ -836,8 +838,9 @@ def report(ctx: dict) -> str:
                      "(`detector.onnx_runtime=auto` and OpenVINO installed), which computes in "
                      "bfloat16 on CPUs that have it (this one does); the onnxruntime row runs "
                      "the same file in float32. The accuracy table shows what that changes.")
-    notes.append(f"Children get DETECT_TRACK_THREADS, OMP_NUM_THREADS and friends = "
-                 f"{a.threads}, and YOLO_OFFLINE=1 (nothing touches the network).")
+    notes.append(f"Children run detect-track with `detect_track.ml.set_threads({a.threads})`, "
+                 f"get OMP_NUM_THREADS and friends = {a.threads}, and YOLO_OFFLINE=1 "
+                 "(nothing touches the network).")
     lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
 

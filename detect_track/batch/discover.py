@@ -55,6 +55,7 @@ def _split_folder(folder: Path, files: Sequence[str]) -> tuple[bool, list[Path]]
 
 
 def _frame_folder(folder: Path) -> bool:
+    """True when ``folder`` is one video stored as frames (hidden files ignored)."""
     files = sorted(p.name for p in folder.iterdir() if p.is_file()
                    and not p.name.startswith("."))  # no macOS "._0001.png" forks
     return _split_folder(folder, files)[0]
@@ -204,6 +205,7 @@ def _read_list(path: Path) -> tuple[list[Path], list[tuple[tuple[str, float], ..
 
 
 def _common_base(paths: Sequence[Path]) -> Path:
+    """The deepest folder holding every path (output names are relative to it)."""
     if not paths:
         return Path.cwd()
     parents = [str(p.resolve().parent) for p in paths]

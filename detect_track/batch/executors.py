@@ -37,6 +37,7 @@ _PROGRESS_QUEUE: Any = None  # a pool worker's queue to the batch process (set a
 
 
 def _worker_init(progress_queue: Any = None) -> None:  # pragma: no cover - child process
+    """Start a pool worker: quiet OpenCV, keep the progress queue, end with the batch."""
     global _PROGRESS_QUEUE
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -130,8 +131,6 @@ def run_batch(items: Sequence[BatchItem], out_root: str | os.PathLike[str], spec
                           on_event or (lambda _k, _d: None))
 
 
-
-
 def _run_batch(items: Sequence[BatchItem], out: Path, spec: JobSpec, workers: int,
                executor: str, dask_address: str | None, force: bool, emit: EventFn
                ) -> BatchOutcome:
@@ -164,6 +163,11 @@ def _run_batch(items: Sequence[BatchItem], out: Path, spec: JobSpec, workers: in
 
 def _run_pool(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool, workers: int,
               finished: Callable[[int, dict[str, Any]], None], emit: EventFn) -> None:
+    """Run the jobs in a pool of ``workers`` spawned processes, relaying their progress.
+
+    Raises:
+        KeyboardInterrupt: After stopping the workers and removing their half-written files.
+    """
     import multiprocessing as mp
     import queue as queue_mod
 
@@ -222,6 +226,7 @@ def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:
 
 
 def _crashed(item: BatchItem, exc: BaseException) -> dict[str, Any]:
+    """The ``batch_log.csv`` record of a job whose worker died."""
     return {"file": printable_name(str(item.path)), "output": item.rel, "status": "failed",
             "error": printable_name(f"worker crashed: {type(exc).__name__}: {exc}"),
             "warnings": "",
@@ -286,6 +291,11 @@ def _connect_dask(client_cls: Any, address: str) -> Any:
 def _run_dask(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool, workers: int,
               address: str | None, finished: Callable[[int, dict[str, Any]], None],
               emit: EventFn) -> None:
+    """Run the jobs as Dask tasks (a LocalCluster, or the scheduler at ``address``).
+
+    Raises:
+        ConfigError: Dask distributed is not installed or the scheduler cannot be reached.
+    """
     try:
         from distributed import Client, LocalCluster, Queue, wait
     except ImportError as exc:

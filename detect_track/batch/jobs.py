@@ -65,7 +65,10 @@ class JobSpec:
         save_crops: Write head crops.
         report: Write ``report.html`` per input.
         overlay: Write ``overlay.mp4`` per input.
-        threads: Torch threads per job (not part of the job key).
+        threads: CPU threads of the job's models, set in its process with
+            :func:`detect_track.ml.using_threads` while it runs; 0 = :func:`run_batch
+            <detect_track.batch.executors.run_batch>` divides the cores among its workers
+            (:func:`process_item` alone: the process's setting). Not part of the job key.
         trust_models: Workers may unpickle model files from outside ``weights/``
             (``--trust-model``; see :mod:`detect_track.trust`; not part of the job key).
     """
@@ -87,7 +90,6 @@ class JobSpec:
                     "report": self.report, "overlay": self.overlay, "version": __version__}
         text = json.dumps(material, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
-
 
 
 def content_hash(path: str | os.PathLike[str], chunk_bytes: int = 1 << 22) -> str:
@@ -114,6 +116,7 @@ def content_hash(path: str | os.PathLike[str], chunk_bytes: int = 1 << 22) -> st
 
 
 def _read_marker(folder: Path) -> dict[str, Any] | None:
+    """The ``.done.json`` of a folder whose listed files all exist, else None."""
     try:
         marker = json.loads((folder / DONE_MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -192,9 +195,13 @@ def _item_spec(item: BatchItem, spec: JobSpec) -> JobSpec:
                                um_per_px=values.get("um_per_px", spec.um_per_px))
 
 
-
 def _run_item(item: BatchItem, out: Path, spec: JobSpec, key: str,
               progress: Callable[[int, int], None] | None, record: dict[str, Any]) -> None:
+    """Run one input into ``out``, write its outputs, then its ``.done.json`` marker.
+
+    Fills ``record``'s counts, finish time and warnings. A failure (or a signal) removes
+    the half-written files and propagates.
+    """
     from detect_track.pipeline import run_video
 
     out = ensure_output_dir(out)
