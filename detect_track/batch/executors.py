@@ -26,12 +26,13 @@ from detect_track.errors import ConfigError
 from detect_track.io.export import ensure_output_dir, remove_stale_temporaries
 from detect_track.io.video import printable_name
 
+#: Values of ``run_batch(executor=...)``.
 EXECUTORS = ("local", "dask")
 #: Seconds to wait for a Dask scheduler to answer (``--dask-address``).
 DASK_CONNECT_S = 20.0
 
+#: ``on_event(kind, data)``: the progress callback of :func:`run_batch`.
 EventFn = Callable[[str, dict[str, Any]], None]
-
 
 _PROGRESS_QUEUE: Any = None  # a pool worker's queue to the batch process (set at start)
 
