@@ -9,9 +9,9 @@ the per-video reports. The templates autoescape: all text that comes from data (
 names, paths, warnings, errors, configuration values) is HTML-escaped.
 
 This module sets up Jinja and renders; :mod:`detect_track.report.context` builds what the
-templates show and :mod:`detect_track.report.figures` draws the figures. A lab can brand its reports by passing
-``template_dirs``: folders searched before the packaged templates, so a ``report.css`` (or
-any template) there replaces the packaged one.
+templates show and :mod:`detect_track.report.figures` draws the figures. A lab can brand
+its reports by passing ``template_dirs``: folders searched before the packaged templates,
+so a ``report.css`` (or any template) there replaces the packaged one.
 
 * :func:`video_report` / :func:`write_video_report`: sample summary, warnings, trajectory
   plot, histograms of VCL, VSL, VAP and LIN by motility class, the table of tracks and the
