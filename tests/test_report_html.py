@@ -322,3 +322,9 @@ def test_figures_draw_pngs():
         assert base64.b64decode(uri.split(",", 1)[1])[:4] == b"\x89PNG"
         assert display_width(fig) > 500
     assert class_bar_figure([], []) is None
+
+
+def test_one_template_dir_may_be_given_as_is(tmp_path):
+    (tmp_path / "report.css").write_text("h1 { color: #654321; }\n", "utf-8")
+    traj, tracks, summary = tables()
+    assert "#654321" in video_report(traj, tracks, summary, template_dirs=tmp_path)

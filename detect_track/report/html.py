@@ -130,12 +130,15 @@ def environment(template_dirs: TemplateDirs = ()) -> jinja2.Environment:
     """The Jinja environment of the reports (autoescape on; cached per ``template_dirs``).
 
     Args:
-        template_dirs: Folders searched, in order, before the packaged templates.
+        template_dirs: Folders searched, in order, before the packaged templates (one
+            folder may be given as is).
 
     Returns:
         An environment with the filters ``wbr`` (escaped path with line-break chances
         after each ``/``) and ``href`` (percent-encoded relative link).
     """
+    if isinstance(template_dirs, (str, os.PathLike)):  # one folder, not its characters
+        template_dirs = [template_dirs]
     return _environment(tuple(str(Path(d)) for d in template_dirs))
 
 
