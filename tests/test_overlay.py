@@ -11,7 +11,8 @@ import pytest
 
 from detect_track.errors import ConfigError, InputError
 from detect_track.report import MOTILITY_COLOURS
-from detect_track.report.overlay import OverlayRenderer, choose_scale_bar_um, write_overlay
+from detect_track.report.overlay import write_overlay
+from detect_track.report.overlay_renderer import OverlayRenderer, choose_scale_bar_um
 from tests.helpers import render_blobs, write_video
 
 W, H, N_FRAMES, N_TRACKED, FPS = 320, 240, 20, 15, 25.0

@@ -1,4 +1,5 @@
-"""HTML reports: content, escaping, self-containment, well-formedness, atomic writes."""
+"""HTML reports: content, escaping, self-containment, well-formedness, atomic writes,
+templates (own stylesheet / templates), contexts, formatting and figures."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ import pandas as pd
 import pytest
 
 from detect_track import __version__
+from detect_track.report import html as html_module
+from detect_track.report.context import batch_context, video_context
+from detect_track.report.figures import (
+    class_bar_figure,
+    display_width,
+    histogram_figure,
+    png_data_uri,
+    trajectory_figure,
+)
+from detect_track.report.formatting import fmt, with_classes
 from detect_track.report.html import (
     MOTILITY_COLOURS,
     batch_report,
@@ -235,3 +246,85 @@ def test_writes_are_atomic(tmp_path):
     assert write_batch_report(summaries, all_tracks, log, batch) == batch
     assert "Batch report" in batch.read_text(encoding="utf-8")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["batch.html", "report.html", "sub"]
+
+
+def test_report_css_is_inlined_from_its_file():
+    css = (Path(html_module.__file__).parent / "templates" / "report.css").read_text("utf-8")
+    traj, tracks, summary = tables()
+    doc = video_report(traj, tracks, summary)
+    assert css.strip() in doc
+    assert doc.count("<style>") == 1 and "<link" not in doc
+
+
+def test_template_dirs_brand_the_report(tmp_path):
+    (tmp_path / "report.css").write_text("body { color: #123456; } /* lab brand */\n", "utf-8")
+    traj, tracks, summary = tables()
+    doc = video_report(traj, tracks, summary, template_dirs=[tmp_path])
+    check_html(doc)
+    assert "#123456" in doc and "--bg-alt" not in doc  # the packaged CSS is replaced
+    summaries, all_tracks, log = batch_tables()
+    target = write_batch_report(summaries, all_tracks, log, tmp_path / "b.html",
+                                template_dirs=[str(tmp_path)])
+    assert "lab brand" in target.read_text(encoding="utf-8")
+    assert "#123456" not in video_report(traj, tracks, summary)  # default unchanged
+
+
+def test_own_templates_still_autoescape(tmp_path):
+    (tmp_path / "video.html.j2").write_text(
+        '{% extends "base.html.j2" %}{% block main %}<h1>{{ name }}</h1>'
+        "<p>{{ path|wbr }}</p>{% endblock %}", "utf-8")
+    traj, tracks, summary = tables(name="<script>x</script>.avi")
+    summary["path"] = "/d/<i>/a.avi"
+    doc = video_report(traj, tracks, summary, template_dirs=[tmp_path])
+    check_html(doc)
+    assert "<script>" not in doc
+    assert "<h1>&lt;script&gt;x&lt;/script&gt;.avi</h1>" in doc
+    assert "/<wbr>&lt;i&gt;/<wbr>a.avi" in doc
+
+
+def test_batch_report_links_cannot_carry_a_scheme():
+    summaries, tracks, log = batch_tables()
+    summaries.loc[0, "report"] = 'javascript:alert("x")'
+    parser = check_html(batch_report(summaries, tracks, log))
+    assert len(parser.hrefs) == 1
+    assert not parser.hrefs[0].lower().startswith("javascript:")
+    assert ":" not in parser.hrefs[0] and '"' not in parser.hrefs[0]
+
+
+def test_contexts_hold_plain_text():
+    traj, tracks, summary = tables(name="<b>.avi")
+    ctx = video_context(traj, tracks, summary)
+    assert ctx["name"] == "<b>.avi"  # escaping is the template's job
+    assert [c.key for c in ctx["cards"]][:2] == ["Tracks", "Progressive"]
+    assert ctx["cards"][1].value == "50.0%"
+    assert ctx["n_tracks"] == 2 and len(ctx["track_rows"]) == 2
+    assert ctx["trajectory_plot"].src.startswith("data:image/png;base64,")
+    summaries, all_tracks, log = batch_tables()
+    bctx = batch_context(summaries, all_tracks, log)
+    assert bctx["counts"] == {"inputs": 2, "ok": 1, "skipped": 0, "failed": 1}
+    assert [v["status"] for v in bctx["videos"]] == ["ok", "failed"]
+    assert bctx["failed"][0]["file"] == "/data/bad <1>.avi"
+
+
+@pytest.mark.parametrize(("value", "decimals", "unit", "expected"), [
+    (1.2345, 2, "", "1.23"), (3.6, None, "", "4"), (None, 1, "", "—"), (np.nan, 1, "%", "—"),
+    ("sperm", None, "", "sperm"), ("sperm", 1, "", "—"), (50.0, 1, "%", "50.0%"),
+])
+def test_fmt(value, decimals, unit, expected):
+    assert fmt(value, decimals, unit) == expected
+
+
+def test_figures_draw_pngs():
+    traj, tracks, summary = tables()
+    classed = with_classes(tracks)
+    for fig in (trajectory_figure(traj, classed, summary), histogram_figure(classed)):
+        uri = png_data_uri(fig)
+        assert base64.b64decode(uri.split(",", 1)[1])[:4] == b"\x89PNG"
+        assert display_width(fig) > 500
+    assert class_bar_figure([], []) is None
+
+
+def test_one_template_dir_may_be_given_as_is(tmp_path):
+    (tmp_path / "report.css").write_text("h1 { color: #654321; }\n", "utf-8")
+    traj, tracks, summary = tables()
+    assert "#654321" in video_report(traj, tracks, summary, template_dirs=tmp_path)
