@@ -33,8 +33,7 @@ class Command(NamedTuple):
 
 #: ``detect-track NAME ...`` -> the command; anything else is ``detect-track VIDEO ...``.
 COMMANDS: dict[str, Command] = {
-    "track": Command("track", "DETECTIONS.csv --fps F --um-per-px X",
-                     "link detections from other software, then measure"),
+    "track": Command("track", "DETECTIONS.csv", "link detections from other software, measure"),
     "synth": Command("synth", "OUT_DIR", "simulate a video with ground truth"),
     "eval": Command("eval", "PRED_DIR TRUTH_DIR", "score results against ground truth"),
     "annotate": Command("annotate", "VIDEO --out DIR",
@@ -48,18 +47,16 @@ COMMANDS: dict[str, Command] = {
 
 def commands_help() -> str:
     """The sub-commands, one line each, for the main ``--help``."""
-    width = max(len(f"{name} {c.usage}") for name, c in COMMANDS.items())
-    lines = [f"  {PROG} {f'{name} {c.usage}':<{width}}  {c.summary}"
-             for name, c in COMMANDS.items()]
-    return ("other commands (run 'detect-track COMMAND --help' for details):\n"
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {c.usage}: {c.summary}" for name, c in COMMANDS.items()]
+    return (f"other commands ({PROG} COMMAND ...; '{PROG} COMMAND --help' for details):\n"
             + "\n".join(lines) + "\n")
 
 
 #: What ``detect-track`` without arguments prints: the three everyday forms.
 SHORT_USAGE = f"""\
-usage: {PROG} VIDEO [options]            one video (AVI, MP4, TIFF stack, folder of frames)
-       {PROG} FOLDER --out DIR [options] a batch: every video under FOLDER
-       {PROG} IMAGE --config sperm-slide a still image or a folder of images (stained slides)
-e.g.   {PROG} sample.avi --um-per-px 0.7
-no VIDEO given; full help: '{PROG} --help' (a command's: '{PROG} COMMAND --help')
+usage: {PROG} VIDEO --um-per-px X            a video, TIFF stack or folder of frames
+       {PROG} FOLDER --out DIR --um-per-px X a batch: every video under FOLDER
+       {PROG} IMAGE --config sperm-slide     a still image or a folder of images
+no VIDEO given. Full help, with every command: {PROG} --help
 """
