@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from detect_track.cli.shared import logger, parser, progress_bar
+from detect_track.cli.shared import Action, action_parser, logger, progress_bar
 from detect_track.errors import ConfigError
 
 DESCRIPTION = """\
@@ -134,14 +134,6 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
-class Action(NamedTuple):
-    """One ``morphology`` action: its one-line help, its options and what runs it."""
-
-    help: str
-    add_options: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
-
-
 #: ``morphology ACTION``: the dispatch table (the sub-parsers are built from it).
 ACTIONS: dict[str, Action] = {
     "train": Action("train a head-morphology classifier", _train_options, train),
@@ -152,14 +144,7 @@ ACTIONS: dict[str, Action] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``detect-track morphology`` with one sub-parser per action."""
-    p = parser("morphology", DESCRIPTION)
-    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True,
-                           help=" | ".join(ACTIONS))
-    for name, action in ACTIONS.items():
-        a = sub.add_parser(name, help=action.help, description=action.help)
-        action.add_options(a)
-        a.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    return p
+    return action_parser("morphology", DESCRIPTION, ACTIONS, "action")
 
 
 def main(argv: Sequence[str]) -> int:

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from detect_track.errors import ConfigError
 
@@ -61,6 +61,40 @@ def parser(prog: str, description: str | None = None, epilog: str | None = None,
     return Parser(prog=f"{PROG} {prog}".strip(), description=description, epilog=epilog,
                   formatter_class=(argparse.RawDescriptionHelpFormatter if raw
                                    else argparse.HelpFormatter))
+
+
+class Action(NamedTuple):
+    """One action of a command with sub-parsers (``train yolo``, ``morphology predict``).
+
+    Attributes:
+        help: What it does, in one line.
+        add_options: Adds its arguments to its sub-parser.
+        run: Runs it on the parsed arguments.
+    """
+
+    help: str
+    add_options: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Any]
+
+
+def action_parser(prog: str, description: str, actions: dict[str, Action],
+                  dest: str) -> Parser:
+    """A command's parser with one sub-parser per action, each with ``--quiet``.
+
+    Args:
+        prog: The command after ``detect-track``.
+        description: The command's help text.
+        actions: The actions by name (the dispatch table).
+        dest: Attribute of the parsed arguments that holds the action's name.
+    """
+    p = parser(prog, description)
+    sub = p.add_subparsers(dest=dest, metavar=dest.upper(), required=True,
+                           help=" | ".join(actions))
+    for name, action in actions.items():
+        a = sub.add_parser(name, help=action.help, description=action.help)
+        action.add_options(a)
+        a.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    return p
 
 
 def float_arg(name: str) -> Callable[[str], float]:

@@ -7,16 +7,17 @@ that runs it.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from detect_track.cli.shared import (
+    Action,
+    action_parser,
     add_trust_option,
     apply_trust,
     float_arg,
     logger,
-    parser,
     progress_bar,
 )
 from detect_track.errors import ConfigError
@@ -218,14 +219,6 @@ def train_effdet(args: argparse.Namespace) -> Path:
     return train(args.path, args.out, EffdetTrainSettings(**values), log=logger(args.quiet))
 
 
-class Action(NamedTuple):
-    """One ``train`` action: its one-line help, its options and what runs it."""
-
-    help: str
-    add_options: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], Path]
-
-
 #: ``train WHAT``: the dispatch table (the sub-parsers are built from it).
 ACTIONS: dict[str, Action] = {
     "dataset": Action("render a simulated YOLO + COCO dataset of video tiles",
@@ -239,14 +232,7 @@ ACTIONS: dict[str, Action] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``detect-track train`` with one sub-parser per action."""
-    p = parser("train", DESCRIPTION)
-    sub = p.add_subparsers(dest="what", metavar="WHAT", required=True,
-                           help=" | ".join(ACTIONS))
-    for name, action in ACTIONS.items():
-        a = sub.add_parser(name, help=action.help, description=action.help)
-        action.add_options(a)
-        a.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    return p
+    return action_parser("train", DESCRIPTION, ACTIONS, "what")
 
 
 def main(argv: Sequence[str]) -> int:
