@@ -13,6 +13,9 @@ import pandas as pd
 import pytest
 
 from detect_track.cli import main
+from detect_track.cli.commands import COMMANDS
+from detect_track.cli.run import motility_line
+from detect_track.cli.shared import DETECTOR_NAMES, EXPORT_FORMATS, TRACKER_NAMES, preset_names
 from detect_track.types import TRACK_COLUMNS, TRAJECTORY_COLUMNS
 from tests.helpers import render_blobs, write_video
 
@@ -131,10 +134,81 @@ def test_interrupted_write_leaves_previous_file(tmp_path: Path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]
 
 
-@pytest.mark.parametrize("args,needle", [([], "no video given"), (["synth"], "no out_dir given"),
-                                         (["eval"], "required")])
+@pytest.mark.parametrize("args,needle", [(["synth"], "no out_dir given"), (["eval"], "required"),
+                                         (["train"], "required: what"),
+                                         (["morphology", "predict", "m.pt"], "input"),
+                                         (["train", "dataset", "d", "--epochs", "3"],
+                                          "unrecognized arguments: --epochs")])
 def test_missing_arguments(args, needle):
     _one_line_error(run_cli(*args), needle)
+
+
+def test_no_arguments_print_a_short_usage():
+    r = run_cli()
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert 3 <= len(lines) <= 6, r.stderr
+    for form in ("detect-track VIDEO", "detect-track FOLDER --out DIR",
+                 "detect-track IMAGE --config sperm-slide", "detect-track --help"):
+        assert form in r.stderr
+
+
+def test_help_lists_every_command_on_one_line():
+    text = run_cli("--help").stdout
+    listed = [ln.split()[0] for ln in text.split("other commands")[1].split("\n\n")[0]
+              .splitlines()[1:]]
+    assert listed == list(COMMANDS)
+    for name in COMMANDS:
+        r = run_cli(name, "--help")
+        assert r.returncode == 0 and f"usage: detect-track {name}" in r.stdout
+
+
+def test_help_loads_no_heavy_library():
+    heavy = ("numpy", "pandas", "cv2", "scipy", "torch", "ultralytics", "tqdm")
+    code = ("import sys\nfrom detect_track.cli import main\n"
+            "for argv in (['--help'], [], ['track', '--help'], ['train', 'yolo', '--help'],"
+            " ['morphology', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            f"print([m for m in {heavy!r} if m in sys.modules], file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr
+
+
+def test_help_names_match_the_registries():
+    from detect_track.config import list_presets
+    from detect_track.detectors import available_detectors
+    from detect_track.io import export
+    from detect_track.tracking import available_trackers
+
+    assert list(DETECTOR_NAMES) == available_detectors()
+    assert list(TRACKER_NAMES) == available_trackers()
+    assert tuple(EXPORT_FORMATS) == tuple(export.EXPORT_FORMATS)
+    assert preset_names() == list_presets()
+
+
+@pytest.mark.parametrize("n_tracks, n_gradable, needle", [
+    (12, 3, "100.0% progressive, 0.0% non-progressive, 0.0% immotile (percentages of 3 "
+            "gradable tracks; 9 seen too briefly to grade)"),
+    (1, 1, "1 track: 100.0% progressive, 0.0% non-progressive, 0.0% immotile (percentages "
+           "of 1 gradable track)"),
+    (4, 0, "4 tracks: none seen long enough to grade motility"),
+])
+def test_motility_line_says_what_the_percentages_rest_on(n_tracks, n_gradable, needle):
+    pct = 100.0 if n_gradable else 0.0
+    summary = {"n_tracks": n_tracks, "n_gradable": n_gradable, "pct_progressive": pct,
+               "pct_non_progressive": 0.0, "pct_immotile": 0.0}
+    assert needle in motility_line(summary)
+
+
+def test_video_summary_line_counts_gradable_tracks(moving_blob_video: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]):
+    assert main([str(moving_blob_video), "--um-per-px", "0.7", "--out", str(tmp_path / "r"),
+                 "--detector", "classical", "detector.classical.polarity=bright",
+                 "tracker.min_track_s=0.2", "--no-report"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    out = capsys.readouterr().out
+    assert f"-> {summary['n_tracks']} tracks: " in out
+    assert f"of {summary['n_gradable']} gradable track" in out
 
 
 def test_run_writes_report_and_overlay(moving_blob_video: Path, tmp_path: Path):
