@@ -37,9 +37,11 @@ def test_heads_on_seams_are_found_once():
     whole = detect_tiled(det, frame, 2048, 64)
     tiled = detect_tiled(det, frame, 192, 48)  # 4 x 3 tiles: many heads near a seam
     assert len(whole) >= 20
-    # weak answers (below the operating point) near a tile's edge depend on the context the
-    # tile gives, so the counts may differ by a few; duplicates may not (next check)
-    assert abs(len(tiled) - len(whole)) <= max(3, len(whole) // 10)
+    # weak answers (below the operating point, calibrated 0.5) near a tile's edge depend on
+    # the context the tile gives and on the CPU's arithmetic, so only the confident answers are
+    # counted; duplicates of any strength may not appear (next check)
+    n_whole, n_tiled = (int((d.confidence >= 0.5).sum()) for d in (whole, tiled))
+    assert abs(n_tiled - n_whole) <= max(2, n_whole // 10)
     gap = np.hypot(*(tiled.xy[:, None] - tiled.xy[None]).transpose(2, 0, 1))
     same = tiled.class_id[:, None] == tiled.class_id[None]
     assert (np.where(same, gap, 99) + np.eye(len(tiled)) * 99).min() > 2.0  # none twice
