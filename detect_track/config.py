@@ -13,14 +13,11 @@ import difflib
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from detect_track.errors import ConfigError
-
-if TYPE_CHECKING:  # the tracing module imports cv2 and scipy: loaded only when tracing
-    from detect_track.detectors.tails import TailTraceSettings
 
 PRESET_DIR = Path(__file__).parent / "configs"
 #: Largest config file read (bytes): a configuration is a few kB.
@@ -558,20 +555,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError("kinematics.progression_window_s must be > 0")
     if cfg.motility.rule not in ("progression", "casa"):
         raise ConfigError(f"motility.rule must be progression or casa, got {cfg.motility.rule!r}")
-
-
-def tail_trace_settings(cfg: Config) -> TailTraceSettings:
-    """The tail-tracing settings of ``cfg.still`` (:class:`TailTraceSettings`).
-
-    Raises:
-        ConfigError: A non-positive scale, threshold, gap or length.
-    """
-    from detect_track.detectors.tails import TailTraceSettings
-
-    st = cfg.still
-    return TailTraceSettings(um_per_px=st.trace_um_per_px, threshold=st.tail_threshold,
-                             gap_um=st.tail_gap_um, max_length_um=st.max_cell_length_um,
-                             tail_map=st.tail_map, map_threshold=st.tail_map_threshold)
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

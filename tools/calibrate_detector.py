@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from detect_track.config import apply_overrides, load_config  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
+from detect_track.io.datasets import load_dataset  # noqa: E402
 from detect_track.stills import still_reclassifier  # noqa: E402
 from detect_track.training.calibration import operating_point  # noqa: E402
-from detect_track.training.data import load_dataset  # noqa: E402
 from detect_track.types import Detections, VideoMeta  # noqa: E402
 
 DATA = ROOT / "datasets" / "generated" / "sim-det-v3" / "data.yaml"

@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 
 from detect_track.config import Config, apply_overrides  # noqa: E402
 from detect_track.eval.metrics import detection_metrics  # noqa: E402
-from detect_track.synth.dataset import DatasetSpec, build_detection_dataset  # noqa: E402
-from detect_track.training.data import (  # noqa: E402
+from detect_track.io.datasets import (  # noqa: E402
     Sample,
     write_data_yaml,
     write_yolo_dataset,
 )
+from detect_track.synth.dataset import DatasetSpec, build_detection_dataset  # noqa: E402
 from detect_track.training.yolo import YoloTrainSettings, train_yolo  # noqa: E402
 from tools.bench_real import (  # noqa: E402
     RADIUS_PX,
