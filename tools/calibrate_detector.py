@@ -7,7 +7,7 @@
         preset's crop classifier, still.reclassify, re-labels the small cells first)
 
 Prints the threshold to put in `detector.<name>.operating_confidence` (the default in
-detect_track/config.py and the model card), with precision, recall and F1 there. Uses the
+detect_track/config/schema.py and the model card), with precision, recall and F1 there. Uses the
 validation split of the training dataset, never the benchmark's held-out videos.
 """
 

@@ -179,7 +179,7 @@ def main() -> None:
         for f in (out, onnx):
             shutil.copyfile(f, ROOT / "weights" / f"sperm-verifier{f.suffix}")
         print("copied to weights/sperm-verifier.pt and .onnx; put verifier_operating "
-              f"{threshold} in detect_track/config.py and the card")
+              f"{threshold} in detect_track/config/schema.py and the card")
 
 
 if __name__ == "__main__":

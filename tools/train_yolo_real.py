@@ -161,7 +161,7 @@ def main() -> None:
         target = ROOT / "weights" / "yolo-sperm.pt"
         shutil.copyfile(best, target)
         print(export_onnx(target))
-        print(f"set detector.yolo.operating_confidence = {t} (config.py, sperm.yaml, card)")
+        print(f"set detector.yolo.operating_confidence = {t} (config/schema.py, sperm.yaml, card)")
 
 
 if __name__ == "__main__":
