@@ -56,6 +56,7 @@ LAYERS: dict[str, int] = {
     "stills": ASSEMBLY,  # still images: detect, classify, count (no tracking)
     "training": APPLICATIONS,  # training, calibrating and exporting the models
     "cli": APPLICATIONS,  # the detect-track command
+    "__main__": APPLICATIONS,  # python -m detect_track, where there is one
     "batch": APPLICATIONS,  # many videos: jobs, executors, combined tables
     "report": APPLICATIONS,  # HTML report and overlay videos of finished runs
 }
