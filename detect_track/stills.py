@@ -183,8 +183,7 @@ def detect_image(detector: object, image: np.ndarray, cfg: Config, um_per_px: fl
         d = reclassifier.apply(image, d, getattr(detector, "class_names", ()), um_per_px)
     if cfg.still.whole_cells != "traced":
         return d
-    from detect_track.config import tail_trace_settings
-    from detect_track.detectors.tails import trace_whole_cells
+    from detect_track.detectors.tails import tail_trace_settings, trace_whole_cells
     from detect_track.morphology.crops import to_gray
 
     head_id, cell_id = _traced_classes(getattr(detector, "class_names", ()))

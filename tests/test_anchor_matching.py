@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from detect_track.detectors.effdet import build_model, load_arch
+from detect_track.detectors.effdet_anchors import TopKAnchorMatcher
 from detect_track.errors import ConfigError
-from detect_track.training.anchors import TopKAnchorMatcher
 
 TESTIS = Path(__file__).resolve().parent.parent / "detect_track" / "models" / "effdet-testis.yaml"
 

@@ -66,7 +66,7 @@ def test_override_malformed():
 
 @pytest.mark.parametrize("preset", ["sperm-slide", "sperm-slide-parsing", "testicular"])
 def test_still_image_presets_load_and_name_shipped_weights(preset: str):
-    from detect_track.detectors.learned import resolve_weights
+    from detect_track.weights import resolve_weights
 
     cfg = load_config(preset)
     assert cfg.still.enabled

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from detect_track.errors import ConfigError, InputError
+from detect_track.io.datasets import load_dataset
 from detect_track.synth.config import random_config
 from detect_track.synth.dataset import DatasetSpec, _augment, build_detection_dataset, harder
-from detect_track.training.data import augment, load_dataset, random_tile
+from detect_track.training.data import augment, random_tile
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def test_bad_specs_and_data_are_clear_errors(tmp_path: Path):
 
 
 def test_full_frames_are_tiled_not_shrunk(tmp_path: Path):
-    from detect_track.training.data import needs_tiling, tile_yolo_dataset
+    from detect_track.io.datasets import needs_tiling, tile_yolo_dataset
 
     root = tmp_path / "full"
     for split in ("train", "val"):

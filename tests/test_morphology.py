@@ -9,16 +9,10 @@ import pytest
 
 from detect_track.cli import main
 from detect_track.errors import InputError
-from detect_track.morphology.classifier import (
-    HEAD_SHAPES,
-    MorphologyClassifier,
-    MorphTrainSettings,
-    fit_crop,
-    save_checkpoint,
-    stratified_folds,
-    train_classifier,
-)
+from detect_track.morphology.classifier import MorphologyClassifier
+from detect_track.morphology.cnn import HEAD_SHAPES, fit_crop, save_checkpoint
 from detect_track.morphology.data import load_image_set
+from detect_track.morphology.training import MorphTrainSettings, stratified_folds, train_classifier
 from detect_track.synth.heads import _outline, head_dataset, render_head
 
 TINY = MorphTrainSettings(epochs=2, width=4, batch=16, patience=5)
@@ -128,7 +122,7 @@ def test_cli_train_and_predict(class_folder: Path, tmp_path: Path, capsys):
 
 
 def test_transfer_settings_take_smaller_steps_unless_told_otherwise():
-    from detect_track.morphology.classifier import (
+    from detect_track.morphology.training import (
         TRANSFER_LR,
         TRANSFER_PATIENCE,
         MorphTrainSettings,

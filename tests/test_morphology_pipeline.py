@@ -10,7 +10,8 @@ import pytest
 from detect_track.cli import main
 from detect_track.config import load_config
 from detect_track.errors import ConfigError
-from detect_track.morphology.classifier import HEAD_SHAPES, MorphologyClassifier
+from detect_track.morphology.classifier import MorphologyClassifier
+from detect_track.morphology.cnn import HEAD_SHAPES
 from detect_track.pipeline import run_video
 from detect_track.synth.heads import head_dataset
 

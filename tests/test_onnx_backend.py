@@ -12,10 +12,10 @@ import pytest
 
 from detect_track.config import load_config
 from detect_track.detectors import create_detector
-from detect_track.detectors.learned import resolve_model
 from detect_track.errors import ConfigError
 from detect_track.io.video import FrameSource
 from detect_track.types import VideoMeta
+from detect_track.weights import resolve_model
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "datasets" / "samples" / "sim_phase_contrast" / "video.mp4"

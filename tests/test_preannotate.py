@@ -12,8 +12,8 @@ import pytest
 from detect_track.cli import main
 from detect_track.config import Config, load_config
 from detect_track.detectors import create_detector
+from detect_track.io.datasets import load_coco, load_yolo
 from detect_track.io.video import FrameSource
-from detect_track.training.data import load_coco, load_yolo
 from detect_track.training.preannotate import PreannotateSettings, preannotate
 from detect_track.types import VideoMeta
 

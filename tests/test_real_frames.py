@@ -14,7 +14,7 @@ import pytest
 
 from detect_track.config import Config
 from detect_track.detectors import create_detector
-from detect_track.eval.metrics import match_points
+from detect_track.eval.matching import match_points
 from detect_track.types import VideoMeta
 
 VISEM = (Path(__file__).resolve().parents[2] / "shared" / "data" / "visem-tracking-frames"

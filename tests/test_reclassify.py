@@ -9,13 +9,9 @@ import pytest
 from detect_track.config import load_config
 from detect_track.detectors.reclassify import CELL_TASK, CellReclassifier, cut_colour
 from detect_track.errors import ConfigError
-from detect_track.morphology.classifier import (
-    MorphologyClassifier,
-    MorphTrainSettings,
-    export_onnx,
-    save_checkpoint,
-    train_classifier,
-)
+from detect_track.morphology.classifier import MorphologyClassifier, export_onnx
+from detect_track.morphology.cnn import save_checkpoint
+from detect_track.morphology.training import MorphTrainSettings, train_classifier
 from detect_track.stills import still_reclassifier
 from detect_track.types import Detections
 from tests.helpers import right_class_recall

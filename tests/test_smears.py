@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from detect_track.errors import ConfigError
+from detect_track.io.datasets import load_dataset, load_yolo
 from detect_track.synth.smears import (
     SLIDE_CLASSES,
     SMEAR_CLASSES,
@@ -18,7 +19,6 @@ from detect_track.synth.smears import (
     random_spec,
     render_smear,
 )
-from detect_track.training.data import load_dataset, load_yolo
 from detect_track.training.sperm_parsing import holdout_split, load_sperm_parsing
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from detect_track.config import load_config
+from detect_track.detectors.tail_map import load_tail_map
 from detect_track.detectors.tails import (
     TailTraceSettings,
-    load_tail_map,
     trace_tails,
     trace_whole_cells,
 )

@@ -87,8 +87,8 @@ def test_train_command_errors_are_one_line(tmp_path: Path, capsys: pytest.Captur
 def test_operating_point_maximises_f1(tiny_dataset: Path):
     from detect_track.config import Config
     from detect_track.detectors import create_detector
+    from detect_track.io.datasets import load_dataset
     from detect_track.training.calibration import operating_point
-    from detect_track.training.data import load_dataset
     from detect_track.types import VideoMeta
 
     samples, _ = load_dataset(tiny_dataset, "train")

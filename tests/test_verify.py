@@ -12,7 +12,8 @@ from detect_track.detectors.verify import VERIFY_CLASSES, VERIFY_TASK, HeadVerif
 from detect_track.errors import ConfigError
 from detect_track.eval.boxes import BoxSet, detection_ap
 from detect_track.io.video import FrameSource
-from detect_track.morphology.classifier import MorphTrainSettings, save_checkpoint, train_classifier
+from detect_track.morphology.cnn import save_checkpoint
+from detect_track.morphology.training import MorphTrainSettings, train_classifier
 from detect_track.synth import random_config, simulate
 from detect_track.synth.dataset import frame_boxes
 from detect_track.types import VideoMeta

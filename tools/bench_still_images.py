@@ -35,8 +35,8 @@ from detect_track.config import load_config  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
 from detect_track.errors import ConfigError  # noqa: E402
 from detect_track.eval.boxes import BoxSet, detection_ap  # noqa: E402
+from detect_track.io.datasets import Sample, load_yolo  # noqa: E402
 from detect_track.stills import detect_image, read_image, still_reclassifier  # noqa: E402
-from detect_track.training.data import Sample, load_yolo  # noqa: E402
 from detect_track.training.sperm_parsing import (  # noqa: E402
     UM_PER_PX,
     holdout_split,

@@ -7,7 +7,7 @@
         preset's crop classifier, still.reclassify, re-labels the small cells first)
 
 Prints the threshold to put in `detector.<name>.operating_confidence` (the default in
-detect_track/config.py and the model card), with precision, recall and F1 there. Uses the
+detect_track/config/schema.py and the model card), with precision, recall and F1 there. Uses the
 validation split of the training dataset, never the benchmark's held-out videos.
 """
 
@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from detect_track.config import apply_overrides, load_config  # noqa: E402
 from detect_track.detectors import create_detector  # noqa: E402
+from detect_track.io.datasets import load_dataset  # noqa: E402
 from detect_track.stills import still_reclassifier  # noqa: E402
 from detect_track.training.calibration import operating_point  # noqa: E402
-from detect_track.training.data import load_dataset  # noqa: E402
 from detect_track.types import Detections, VideoMeta  # noqa: E402
 
 DATA = ROOT / "datasets" / "generated" / "sim-det-v3" / "data.yaml"

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detect_track.training.data import write_yolo_dataset  # noqa: E402
+from detect_track.io.datasets import write_yolo_dataset  # noqa: E402
 from detect_track.training.sperm_parsing import (  # noqa: E402
     CLASS_NAMES,
     holdout_split,

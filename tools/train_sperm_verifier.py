@@ -48,6 +48,7 @@ from detect_track.detectors.verify import (  # noqa: E402
     verifier_crops,
 )
 from detect_track.eval.boxes import BoxSet, box_iou  # noqa: E402
+from detect_track.io.datasets import Sample, load_dataset  # noqa: E402
 from detect_track.morphology.classifier import (  # noqa: E402
     MorphTrainSettings,
     export_onnx,
@@ -55,7 +56,6 @@ from detect_track.morphology.classifier import (  # noqa: E402
     train_classifier,
 )
 from detect_track.training.calibration import best_threshold  # noqa: E402
-from detect_track.training.data import Sample, load_dataset  # noqa: E402
 from detect_track.types import VideoMeta  # noqa: E402
 
 DATASET = "sim-det-v4"
@@ -179,7 +179,7 @@ def main() -> None:
         for f in (out, onnx):
             shutil.copyfile(f, ROOT / "weights" / f"sperm-verifier{f.suffix}")
         print("copied to weights/sperm-verifier.pt and .onnx; put verifier_operating "
-              f"{threshold} in detect_track/config.py and the card")
+              f"{threshold} in detect_track/config/schema.py and the card")
 
 
 if __name__ == "__main__":

@@ -41,12 +41,12 @@ sys.path.insert(0, str(ROOT))
 
 from detect_track.config import Config, apply_overrides  # noqa: E402
 from detect_track.eval.metrics import detection_metrics  # noqa: E402
-from detect_track.synth.dataset import DatasetSpec, build_detection_dataset  # noqa: E402
-from detect_track.training.data import (  # noqa: E402
+from detect_track.io.datasets import (  # noqa: E402
     Sample,
     write_data_yaml,
     write_yolo_dataset,
 )
+from detect_track.synth.dataset import DatasetSpec, build_detection_dataset  # noqa: E402
 from detect_track.training.yolo import YoloTrainSettings, train_yolo  # noqa: E402
 from tools.bench_real import (  # noqa: E402
     RADIUS_PX,
@@ -161,7 +161,7 @@ def main() -> None:
         target = ROOT / "weights" / "yolo-sperm.pt"
         shutil.copyfile(best, target)
         print(export_onnx(target))
-        print(f"set detector.yolo.operating_confidence = {t} (config.py, sperm.yaml, card)")
+        print(f"set detector.yolo.operating_confidence = {t} (config/schema.py, sperm.yaml, card)")
 
 
 if __name__ == "__main__":

@@ -27,11 +27,11 @@ from detect_track.detectors.learned import (
     finish,
     magnification_scale,
     min_box_px,
-    resolve_weights,
 )
 from detect_track.errors import ConfigError
 from detect_track.ml import require, torch_threads
 from detect_track.types import Detections, VideoMeta
+from detect_track.weights import resolve_weights
 
 DEFAULT_WEIGHTS = "effdet-sperm"
 ARCH_YAML = Path(__file__).resolve().parent.parent / "models" / "effdet-sperm.yaml"
@@ -93,7 +93,7 @@ def build_model(arch: dict[str, Any], image_size: tuple[int, int], task: str) ->
 
     For ``train`` the anchor labeler uses the preset's looser ``match_threshold`` and, with
     ``anchors_per_object: K`` in the preset, matches at least K anchors to every object
-    (:mod:`detect_track.training.anchors`).
+    (:mod:`detect_track.detectors.effdet_anchors`).
 
     Raises:
         ConfigError: On an invalid preset.
@@ -117,7 +117,7 @@ def build_model(arch: dict[str, Any], image_size: tuple[int, int], task: str) ->
         if not isinstance(k, int) or isinstance(k, bool) or k < 0:
             raise ConfigError(f"anchors_per_object must be an integer >= 0, not {k!r}")
         if k:
-            from detect_track.training.anchors import use_topk_matching
+            from detect_track.detectors.effdet_anchors import use_topk_matching
 
             use_topk_matching(bench.anchor_labeler, threshold, k)
     return bench

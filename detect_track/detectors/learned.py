@@ -1,4 +1,4 @@
-"""What the learned detectors share: weights look-up, frame preparation, magnification.
+"""What the learned detectors share: frame preparation, magnification, score calibration.
 
 Frames are never shrunk to a network size: they are padded (bottom and right, by edge
 replication) to the next multiple of the network stride and boxes are clipped back to
@@ -9,87 +9,19 @@ has the size in pixels the model knows; boxes are mapped back to the original pi
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from detect_track.config import LearnedConfig
 from detect_track.errors import ConfigError
 from detect_track.types import Detections
-
-#: Folder of the shipped weights (``weights/`` at the top of the repository).
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent.parent / "weights"
-
-
-def weights_dirs() -> list[Path]:
-    """Folders searched for weights by name: ``$DETECT_TRACK_WEIGHTS`` then ``weights/``."""
-    dirs = [Path(p) for p in os.environ.get("DETECT_TRACK_WEIGHTS", "").split(os.pathsep) if p]
-    return [*dirs, WEIGHTS_DIR]
-
-
-def resolve_weights(name_or_path: str, default: str, suffix: str) -> Path:
-    """Find a weights file given a path or a name in the weights folders.
-
-    Args:
-        name_or_path: A file path, a name such as ``yolo-sperm`` (looked up as
-            ``<name><suffix>`` in :func:`weights_dirs`), or ``""`` for ``default``.
-        default: Name of the shipped weights.
-        suffix: File suffix of this detector's weights (``.pt``).
-
-    Raises:
-        ConfigError: If no such file exists (the message lists where it looked).
-    """
-    name = name_or_path or default
-    direct = Path(name).expanduser()
-    if direct.is_file():
-        return direct
-    candidates = [d / (name if name.endswith(suffix) else name + suffix) for d in weights_dirs()]
-    for path in candidates:
-        if path.is_file():
-            return path
-    looked = ", ".join(str(p) for p in candidates)
-    raise ConfigError(f"weights '{name}' not found (looked for {direct} and {looked})")
-
-
-#: Inference backends of the learned models (``detector.backend``).
-BACKENDS = ("auto", "torch", "onnx")
-
-
-def resolve_model(name_or_path: str, default: str, backend: str) -> Path:
-    """The model file to run for a weights name or path and a backend.
-
-    ``torch`` takes the ``.pt`` file; ``onnx`` its ``.onnx`` export (``x.pt`` given: the
-    ``x.onnx`` beside it); ``auto`` the ONNX export when onnxruntime is installed and the
-    export exists, else the ``.pt`` file. A path to an ``.onnx`` file is used as it is.
-
-    Raises:
-        ConfigError: If the file for that backend does not exist.
-    """
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend '{backend}' (available: {', '.join(BACKENDS)})")
-    given = Path(name_or_path).expanduser() if name_or_path else None
-    if backend == "auto":
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            backend = "torch"
-        else:
-            try:
-                return resolve_model(name_or_path, default, "onnx")
-            except ConfigError:
-                backend = "torch"
-    if backend == "torch" or (given is not None and given.suffix == ".onnx"):
-        return resolve_weights(name_or_path, default, ".pt")
-    if given is not None and given.suffix == ".pt":
-        sibling = given.with_suffix(".onnx")
-        if sibling.is_file():
-            return sibling
-        raise ConfigError(f"no ONNX model beside {name_or_path}; export one with "
-                          f"'detect-track export onnx {name_or_path}' or use "
-                          "detector.backend=torch")
-    return resolve_weights(name_or_path, default, ".onnx")
+from detect_track.weights import (  # noqa: F401 - moved there; old path kept importable
+    BACKENDS,
+    WEIGHTS_DIR,
+    resolve_model,
+    resolve_weights,
+    weights_dirs,
+)
 
 
 def magnification_scale(um_per_px: float, cfg: LearnedConfig) -> float:

@@ -29,10 +29,10 @@ from detect_track.detectors.learned import (
     finish,
     magnification_scale,
     min_box_px,
-    resolve_model,
 )
 from detect_track.ml import OpenVinoModel, onnx_session, openvino_available, torch_threads
 from detect_track.types import Detections
+from detect_track.weights import resolve_model
 
 #: Largest candidate count passed to NMS per image (highest scores first), as ultralytics.
 MAX_NMS_CANDIDATES = 30000

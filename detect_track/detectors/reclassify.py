@@ -138,6 +138,6 @@ def load_reclassifier(name_or_path: str, backend: str = "auto", device: str = "c
     Raises:
         ConfigError: If it cannot be found or loaded, or is not a cell classifier.
     """
-    from detect_track.detectors.learned import resolve_model
+    from detect_track.weights import resolve_model
 
     return CellReclassifier(resolve_model(name_or_path, name_or_path, backend), device, views)

@@ -11,7 +11,7 @@ instead:
    ridge map, the stronger Hessian eigenvalue of the background-subtracted image, large
    on every thin dark line (bright field: a tail is darker than the background), or the
    tail probability of a small U-Net trained on real slides' midpiece and tail masks
-   (:attr:`TailTraceSettings.tail_map`; :mod:`detect_track.training.tail_map`);
+   (:attr:`TailTraceSettings.tail_map`; :mod:`detect_track.detectors.tail_map`);
 2. for each head, the tail's start is looked for on a ring just outside the head box: local
    maxima of the ridge map whose line runs away from the head (radially); the strongest
    wins, a start off the head's long axis (the tail leaves the back of the head) counting
@@ -29,12 +29,13 @@ annotated that way too).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from detect_track.config import Config
+from detect_track.detectors.tail_map import load_tail_map
 from detect_track.errors import ConfigError
 
 _SIGMA_PX = 1.5  # Hessian scale at the working scale (px): a tail is 3-8 px wide there
@@ -92,6 +93,26 @@ class TailTraceSettings:
                               f"{self.map_threshold}")
 
 
+def tail_trace_settings(cfg: Config) -> TailTraceSettings:
+    """The tail-tracing settings of ``cfg.still``.
+
+    Args:
+        cfg: The configuration (its ``still`` section: ``trace_um_per_px``,
+            ``tail_threshold``, ``tail_gap_um``, ``max_cell_length_um``, ``tail_map``,
+            ``tail_map_threshold``).
+
+    Returns:
+        The settings :func:`trace_tails` and :func:`trace_whole_cells` take.
+
+    Raises:
+        ConfigError: A non-positive scale, threshold, gap or length.
+    """
+    st = cfg.still
+    return TailTraceSettings(um_per_px=st.trace_um_per_px, threshold=st.tail_threshold,
+                             gap_um=st.tail_gap_um, max_length_um=st.max_cell_length_um,
+                             tail_map=st.tail_map, map_threshold=st.tail_map_threshold)
+
+
 def ridge_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Strength and direction of thin dark lines.
 
@@ -119,43 +140,6 @@ def _bright_lines(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     strength = np.maximum(0.0, -lam_min) * _SIGMA_PX**2
     direction = 0.5 * np.arctan2(2 * ixy, ixx - iyy)  # eigenvector of the larger eigenvalue
     return strength, direction
-
-
-class LearnedTailMap:
-    """The tail probability of a trained tail map (ONNX Runtime; no torch needed).
-
-    Args:
-        path: The ``.onnx`` file (:func:`detect_track.training.tail_map.export_tail_map`).
-
-    Raises:
-        ConfigError: Missing file, no onnxruntime, or not a detect-track tail map.
-    """
-
-    def __init__(self, path: str) -> None:
-        from detect_track.detectors.learned import resolve_weights
-        from detect_track.ml import onnx_metadata, onnx_session, torch_threads
-        from detect_track.training.tail_map import FORMAT, pad_input, standardise
-
-        self.path = resolve_weights(path, path, ".onnx")
-        self._session = onnx_session(self.path, torch_threads())
-        meta = onnx_metadata(self._session, FORMAT, self.path, "tail map")
-        self.um_per_px = float(meta["um_per_px"])
-        self.multiple = int(meta["multiple"])
-        self._standardise, self._pad = standardise, pad_input
-
-    def __call__(self, work: np.ndarray) -> np.ndarray:
-        """``(H, W)`` float64 tail probability of a gray image at the map's scale."""
-        x = self._standardise(work)
-        h, w = x.shape
-        x = self._pad(x, self.multiple)
-        (logits,) = self._session.run(None, {"image": x[None, None].astype(np.float32)})
-        return 1.0 / (1.0 + np.exp(-logits[0, 0, :h, :w].astype(np.float64)))
-
-
-@functools.lru_cache(maxsize=2)
-def load_tail_map(path: str) -> LearnedTailMap:
-    """One loaded map per file, shared by the images of a run."""
-    return LearnedTailMap(path)
 
 
 def _head_axis(work: np.ndarray, box: np.ndarray) -> float | None:

@@ -209,7 +209,7 @@ def with_verifier(make: Callable[[LearnedConfig], LearnedDetector], cfg: Learned
         return make(cfg)
     from dataclasses import replace
 
-    from detect_track.detectors.learned import resolve_model
+    from detect_track.weights import resolve_model
 
     verifier = HeadVerifier(str(resolve_model(cfg.verifier, cfg.verifier, backend)))
     base = make(replace(cfg, operating_confidence=0.5))  # raw scores, calibrated after

@@ -22,12 +22,12 @@ from detect_track.detectors.learned import (
     finish,
     magnification_scale,
     min_box_px,
-    resolve_weights,
 )
 from detect_track.errors import ConfigError
 from detect_track.ml import prepare_ultralytics, torch_threads
 from detect_track.trust import require_trusted
 from detect_track.types import Detections, VideoMeta
+from detect_track.weights import resolve_model, resolve_weights
 
 DEFAULT_WEIGHTS = "yolo-sperm"
 
@@ -92,7 +92,6 @@ def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
     ``auto`` takes ONNX Runtime when it is installed and the weights have an ``.onnx``
     export (the shipped ones do), else torch.
     """
-    from detect_track.detectors.learned import resolve_model
     from detect_track.detectors.onnx_yolo import YoloOnnxDetector
     from detect_track.detectors.verify import with_verifier
     from detect_track.detectors.views import with_views

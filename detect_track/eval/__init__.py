@@ -10,14 +10,9 @@ Everything matches by centroid distance (Hungarian per frame), never by box IoU.
 """
 
 from detect_track.eval.evaluate import evaluate, load_prediction, load_truth
-from detect_track.eval.metrics import (
-    detection_metrics,
-    kinematics_errors,
-    match_points,
-    match_tracks,
-    sample_errors,
-    tracking_metrics,
-)
+from detect_track.eval.matching import match_points
+from detect_track.eval.measurements import kinematics_errors, sample_errors
+from detect_track.eval.metrics import detection_metrics, match_tracks, tracking_metrics
 from detect_track.eval.report import format_report
 
 __all__ = [

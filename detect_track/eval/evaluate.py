@@ -28,13 +28,11 @@ import numpy as np
 import pandas as pd
 
 from detect_track.errors import InputError
+from detect_track.eval.matching import frame_groups, match_points
+from detect_track.eval.measurements import kinematics_errors, sample_errors
 from detect_track.eval.metrics import (
-    _frame_groups,
     detection_metrics,
-    kinematics_errors,
-    match_points,
     match_tracks,
-    sample_errors,
     tracking_metrics,
 )
 
@@ -214,8 +212,8 @@ def _drop_ignored(gt: pd.DataFrame, pred: pd.DataFrame, r: float) -> tuple[pd.Da
     if not ignore.any():
         return gt.drop(columns="ignore"), pred
     drop = np.zeros(len(pred), dtype=bool)
-    g_groups = _frame_groups(gt["frame"].to_numpy())
-    p_groups = _frame_groups(pred["frame"].to_numpy())
+    g_groups = frame_groups(gt["frame"].to_numpy())
+    p_groups = frame_groups(pred["frame"].to_numpy())
     gxy = gt[["x", "y"]].to_numpy(np.float64)
     pxy = pred[["x", "y"]].to_numpy(np.float64)
     for frame in np.unique(gt["frame"].to_numpy()[ignore]).tolist():

@@ -37,8 +37,8 @@ def load_model(cfg: MorphologyConfig, backend: str = "auto") -> Any:
     Raises:
         ConfigError: If the model cannot be found or loaded, or its runtime is missing.
     """
-    from detect_track.detectors.learned import resolve_model
     from detect_track.morphology.classifier import MorphologyClassifier
+    from detect_track.weights import resolve_model
 
     return MorphologyClassifier(resolve_model(cfg.weights, DEFAULT_WEIGHTS, backend),
                                 cfg.device)
@@ -51,7 +51,7 @@ class MorphologyStage:
         cfg: Morphology settings.
         um_per_px: Micrometres per pixel of the video.
         backend: ``auto``, ``torch`` or ``onnx`` (see
-            :func:`~detect_track.detectors.learned.resolve_model`).
+            :func:`~detect_track.weights.resolve_model`).
 
     Raises:
         ConfigError: If the model cannot be found or loaded, or its runtime is missing.

@@ -36,15 +36,15 @@ import numpy as np
 import pandas as pd
 
 from detect_track.errors import ConfigError, OutputError
-from detect_track.io.video import FrameSource
-from detect_track.synth.config import SynthConfig, random_config, replace_config
-from detect_track.synth.video import simulate
-from detect_track.training.data import (
+from detect_track.io.datasets import (
     add_coco_image,
     rotate_flip,
     window_boxes,
     write_yolo_labels,
 )
+from detect_track.io.video import FrameSource
+from detect_track.synth.config import SynthConfig, random_config, replace_config
+from detect_track.synth.video import simulate
 
 #: Class names of the detection datasets and models (VISEM-Tracking ids 0, 1, 2).
 DETECTION_CLASSES: tuple[str, ...] = ("sperm", "cluster", "small_or_pinhead")

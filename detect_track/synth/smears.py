@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from detect_track.errors import ConfigError
-from detect_track.training.data import add_coco_image, write_data_yaml, write_yolo_labels
+from detect_track.io.datasets import add_coco_image, write_data_yaml, write_yolo_labels
 
 #: Classes of the testicular smear models (index = class id).
 SMEAR_CLASSES: tuple[str, ...] = ("sertoli", "primary_spermatocyte", "round_spermatid",

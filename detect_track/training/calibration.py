@@ -10,7 +10,7 @@ import numpy as np
 from detect_track.detectors.base import Detector
 from detect_track.errors import InputError
 from detect_track.eval.boxes import BoxSet, detection_ap
-from detect_track.training.data import Sample
+from detect_track.io.datasets import Sample
 
 
 def operating_point(detector: Detector, samples: list[Sample], class_ids: Sequence[int] = (0,),

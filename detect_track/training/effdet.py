@@ -22,8 +22,9 @@ import numpy as np
 
 from detect_track.detectors.effdet import ARCH_YAML, CHECKPOINT_FORMAT, build_model, load_arch
 from detect_track.errors import ConfigError, InputError
+from detect_track.io.datasets import Sample, load_dataset
 from detect_track.ml import require, torch_threads
-from detect_track.training.data import Sample, augment, load_dataset, random_tile
+from detect_track.training.data import augment, random_tile
 
 
 @dataclass(frozen=True)

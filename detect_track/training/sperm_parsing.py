@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from detect_track.errors import InputError
-from detect_track.training.data import Sample
+from detect_track.io.datasets import Sample
 
 #: Classes of the slide detector trained on this data.
 CLASS_NAMES = ("sperm", "sperm_head")

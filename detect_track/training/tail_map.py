@@ -7,9 +7,9 @@ slides (Sperm Parsing v2: 4 midpiece, 5 tail) and gives a probability per pixel 
 
 Input and output are at the tracer's working scale (:data:`UM_PER_PX`): one gray image,
 standardised as :func:`standardise` does; output: one logit per pixel. Height and width
-must be multiples of :data:`MULTIPLE` (the caller pads). The shipped model runs through
-ONNX Runtime (:class:`detect_track.detectors.tails.LearnedTailMap`); torch is needed only
-to train and export it.
+must be multiples of :data:`MULTIPLE` (the caller pads). That input contract lives with
+the code that runs the shipped model through ONNX Runtime
+(:mod:`detect_track.detectors.tail_map`); torch is needed only to train and export it.
 """
 
 from __future__ import annotations
@@ -23,37 +23,20 @@ from typing import Any
 import cv2
 import numpy as np
 
+from detect_track.detectors.tail_map import (  # noqa: F401 - the model's input contract
+    BACKGROUND_PX,
+    FORMAT,
+    MULTIPLE,
+    UM_PER_PX,
+    pad_input,
+    standardise,
+)
 from detect_track.ml import require, torch_threads, write_onnx
 
-#: Working scale of the map (µm per pixel), the tracer's.
-UM_PER_PX = 0.106
 #: Part-mask values that are the tail line (midpiece, tail).
 TAIL_PARTS = (4, 5)
-#: Height and width of the network's input must be multiples of this.
-MULTIPLE = 8
-#: Gaussian sigma (px) of the background removed before standardising.
-BACKGROUND_PX = 20.0
-#: Format tag stored in the ONNX metadata.
-FORMAT = "detect-track-tail-map/1"
 
 LogFn = Callable[[str], None]
-
-
-def standardise(gray: np.ndarray) -> np.ndarray:
-    """Network input from a gray image at the working scale.
-
-    Args:
-        gray: ``(H, W)`` image, any numeric dtype (bright field: tails dark).
-
-    Returns:
-        ``(H, W)`` float32: the background-subtracted image (dark structures positive)
-        divided by its robust standard deviation, so exposure and stain strength do not
-        matter.
-    """
-    g = np.asarray(gray, np.float32)
-    dark = cv2.GaussianBlur(g, (0, 0), BACKGROUND_PX) - g
-    mad = float(np.median(np.abs(dark - np.median(dark)))) * 1.4826
-    return dark / max(mad, 1e-3)
 
 
 def _net(width: int) -> Any:
@@ -216,12 +199,6 @@ def _train(torch: Any, images: Sequence[np.ndarray], targets: Sequence[np.ndarra
                 best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     return model.eval(), best
-
-
-def pad_input(x: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
-    """``x`` ``(H, W)`` reflected at its bottom and right to multiples of ``multiple``."""
-    h, w = x.shape
-    return np.pad(x, ((0, (-h) % multiple), (0, (-w) % multiple)), mode="reflect")
 
 
 def _val_f1(torch: Any, model: Any, images: Sequence[np.ndarray],

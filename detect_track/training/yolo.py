@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from detect_track.errors import ConfigError, InputError, OutputError
-from detect_track.ml import prepare_ultralytics, torch_threads
-from detect_track.training.data import (
+from detect_track.io.datasets import (
     load_dataset,
     load_yolo,
     needs_tiling,
     tile_yolo_dataset,
     write_yolo_dataset,
 )
+from detect_track.ml import prepare_ultralytics, torch_threads
 
 MODEL_YAML = Path(__file__).resolve().parent.parent / "models" / "yolo-sperm-p2.yaml"
 

@@ -1,5 +1,8 @@
 """Anchor matching for EfficientDet training: K anchors per object.
 
+Used by :func:`detect_track.detectors.effdet.build_model` when it builds a training bench
+(and so kept beside it, below :mod:`detect_track.training`).
+
 effdet's labeler makes an anchor positive when its IoU with an object reaches the match
 threshold, and forces one match (the best anchor) for an object that reaches it with none.
 A cell of about 8 px overlaps few anchors well, so it trains on one or two positives while
