@@ -48,14 +48,14 @@ def synth_config_from(base: Any, values: dict[str, Any]) -> Any:
     Raises:
         ConfigError: On an unknown setting (with a suggestion) or a bad value.
     """
-    from detect_track.config import _coerce, _unknown_key
+    from detect_track.config import coerce_value, unknown_key_error
 
     names = [f.name for f in dataclasses.fields(base)]
     changes = {}
     for key, value in values.items():
         if key not in names:
-            raise _unknown_key(key, names)
-        changes[key] = _coerce(value, getattr(base, key), key)
+            raise unknown_key_error(key, names)
+        changes[key] = coerce_value(value, getattr(base, key), key)
     try:
         return dataclasses.replace(base, **changes)
     except ValueError as exc:

@@ -45,11 +45,6 @@ from detect_track.config.validation import (
     validate,
 )
 
-# The names cli.py used before these became public (synth_config_from); kept so that
-# code written against the single config.py module keeps working.
-_coerce = coerce_value
-_unknown_key = unknown_key_error
-
 __all__ = [
     "MAX_SETTING_FLOAT",
     "MAX_SETTING_INT",
