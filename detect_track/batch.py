@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from detect_track import __version__
-from detect_track.config import Config, check_um_per_px, to_dict
+from detect_track.config import Config, to_dict
 from detect_track.errors import ConfigError, DetectTrackError, InputError
 from detect_track.io.export import (
     atomic_write,
@@ -42,6 +42,7 @@ from detect_track.io.export import (
     write_csv,
     write_json,
 )
+from detect_track.io.meta import check_fps, check_um_per_px
 from detect_track.io.video import IMAGE_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, printable_name
 
 #: File names of the combined outputs in the batch folder.
@@ -278,13 +279,15 @@ def _read_list(path: Path) -> tuple[list[Path], list[tuple[tuple[str, float], ..
             except ValueError:
                 raise InputError(f"{path}, line {n}: {key} must be a number, got {cell!r}"
                                  ) from None
-            if not (np.isfinite(value) and value > 0):
-                raise InputError(f"{path}, line {n}: {key} must be > 0, got {cell}")
-            if key == "um_per_px":
-                try:
+            try:
+                if key == "fps":
+                    check_fps(value, "fps")
+                elif key == "um_per_px":
                     check_um_per_px(value, "um_per_px")
-                except ConfigError as exc:
-                    raise InputError(f"{path}, line {n}: {exc}") from None
+                elif not (np.isfinite(value) and value > 0):
+                    raise ConfigError(f"{key} must be > 0, got {cell}")
+            except ConfigError as exc:
+                raise InputError(f"{path}, line {n}: {exc}") from None
             values.append((key, value))
         found.append(p)
         settings.append(tuple(values))
@@ -452,12 +455,12 @@ def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
     Returns:
         The paths written, by name.
     """
-    from detect_track.pipeline import write_results
+    from detect_track.results import write_results
 
     paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops)
     if spec.report:
-        from detect_track.pipeline import read_trajectories
         from detect_track.report.html import write_video_report
+        from detect_track.results import read_trajectories
 
         # a streamed table is read back with only the plotted columns (long videos)
         traj = (read_trajectories(results.trajectories_path, REPORT_COLUMNS)

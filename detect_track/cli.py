@@ -279,7 +279,7 @@ def cmd_run(argv: Sequence[str]) -> int:
     args = parser.parse_intermixed_args(_dash_names(argv))
     _apply_trust(args)
     from detect_track.batch import is_batch_input, write_outputs
-    from detect_track.config import check_um_per_px
+    from detect_track.io.meta import check_um_per_px
     from detect_track.pipeline import run_video
 
     if args.um_per_px is not None:
@@ -369,10 +369,10 @@ def _run_batch(args: argparse.Namespace, cfg: Any) -> int:
 
     from detect_track.batch import discover, run_batch
     from detect_track.io.export import ensure_output_dir
-    from detect_track.pipeline import _in_range
+    from detect_track.io.meta import check_fps
 
     if args.fps is not None:  # checked once here, not once per input
-        _in_range(args.fps, "--fps", cfg.video.max_fps)
+        check_fps(args.fps, "--fps", cfg.video.max_fps)
     name = Path(str(args.video).split("*")[0].rstrip("/")).stem or "batch"
     out = _output_folder(args.out, name)
     items = discover(args.video, exclude=out)  # no input: no output folder either
@@ -472,10 +472,11 @@ def cmd_track(argv: Sequence[str]) -> int:
     if not argv:
         p.error("no DETECTIONS.csv given")
     args = p.parse_intermixed_args(_dash_names(argv))
-    from detect_track.config import check_um_per_px
     from detect_track.io.detections import MAX_FRAMES, read_detections
+    from detect_track.io.meta import check_um_per_px
     from detect_track.io.video import printable_name
-    from detect_track.pipeline import track_detections, write_results
+    from detect_track.pipeline import track_detections
+    from detect_track.results import write_results
 
     check_um_per_px(args.um_per_px)
     if args.n_frames is not None and not 0 <= args.n_frames <= MAX_FRAMES:

@@ -250,8 +250,8 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
         ConfigError: Invalid settings or a model that cannot be loaded.
     """
     from detect_track.detectors import create_detector
+    from detect_track.io.meta import resolve_um_per_px
     from detect_track.morphology.crops import align_head, cut, to_gray
-    from detect_track.pipeline import resolve_um_per_px
 
     um_per_px, source, warnings = resolve_um_per_px(cfg, um_per_px)
     meta = VideoMeta("images", 1.0, len(images), 0, 0, um_per_px, "cli", source)

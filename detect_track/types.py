@@ -31,7 +31,7 @@ TRAJECTORY_COLUMNS: tuple[str, ...] = (
     "interpolated",
 )
 
-#: Kinematics columns of ``tracks.csv`` (see :mod:`detect_track.kinematics`).
+#: Kinematics columns of ``tracks.csv`` (see :mod:`detect_track.measure.kinematics`).
 KINEMATICS_COLUMNS: tuple[str, ...] = (
     "track_id",
     "n_frames",

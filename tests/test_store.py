@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from detect_track.config import load_config
-from detect_track.pipeline import build_trajectories
 from detect_track.tracking.store import ROW_FIELDS, TrackStore
+from detect_track.tracking.trajectories import build_trajectories
 from detect_track.types import VideoMeta
 
 FPS = 25.0

@@ -84,7 +84,8 @@ def _child_detect_track(spec: dict) -> dict:
     t0 = time.perf_counter()
     from detect_track.config import load_config
     from detect_track.errors import ConfigError
-    from detect_track.pipeline import run_video, write_results
+    from detect_track.pipeline import run_video
+    from detect_track.results import write_results
 
     t1 = time.perf_counter()
     try:

@@ -24,8 +24,8 @@ last ``max_gap_s`` of frames. A track whose together-frames cannot reach the fra
 if every partner were stronger is settled as soon as it ends; otherwise it waits until its
 partners have ended and their strength is final.
 
-:func:`detect_track.pipeline.build_trajectories` applies the same rules to a whole table
-at once; tests check that both give the same tracks.
+:func:`detect_track.tracking.trajectories.build_trajectories` applies the same rules to a
+whole table at once; tests check that both give the same tracks.
 """
 
 from __future__ import annotations

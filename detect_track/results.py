@@ -1,0 +1,220 @@
+"""What a run produced, and the files it is written to and read back from.
+
+:class:`Results` is what :func:`~detect_track.pipeline.run_video` and
+:func:`~detect_track.pipeline.track_detections` return; :class:`TrajectorySink` is where
+the trajectory rows go while a video runs (memory, or ``trajectories.csv`` as they come);
+:func:`write_results` writes a run's files and :func:`read_trajectories` reads the
+trajectory table back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detect_track.errors import ConfigError, OutputError
+from detect_track.io.export import (
+    EXPORT_FORMATS,
+    FILE_MODE,
+    copy_file,
+    ensure_output_dir,
+    escape_formulas,
+    write_csv,
+    write_json,
+    write_mot,
+)
+from detect_track.tracking.trajectories import empty_trajectories
+from detect_track.types import TRAJECTORY_COLUMNS, VideoMeta
+
+
+class Results:
+    """Everything one video produced.
+
+    Args:
+        trajectories: The trajectory table, or None when it was streamed to
+            ``trajectories_path`` (then read back from there on first access).
+        tracks: One row per track (``TRACK_COLUMNS``).
+        summary: Counts, percentages, parameters used and their sources, versions.
+        meta: The video's metadata as used.
+        warnings: Problems the user should know about (also in the summary).
+        crops: Aligned head crops per track id, sharpest first (video input with
+            morphology on; empty otherwise).
+        trajectories_path: The ``trajectories.csv`` the rows were streamed to, if any.
+    """
+
+    def __init__(self, trajectories: pd.DataFrame | None, tracks: pd.DataFrame,
+                 summary: dict[str, Any], meta: VideoMeta, warnings: list[str] | None = None,
+                 crops: dict[int, list[np.ndarray]] | None = None,
+                 trajectories_path: Path | None = None) -> None:
+        if trajectories is None and trajectories_path is None:
+            raise ValueError("Results needs the trajectory table or the file it was written to")
+        self._trajectories = trajectories
+        self.tracks = tracks
+        self.summary = summary
+        self.meta = meta
+        self.warnings = list(warnings or [])
+        self.crops = dict(crops or {})
+        self.trajectories_path = trajectories_path
+
+    @property
+    def trajectories(self) -> pd.DataFrame:
+        """One row per cell per frame (``TRAJECTORY_COLUMNS``), sorted by track then frame.
+
+        A streamed table is read from ``trajectories_path`` on first access (it holds
+        every row of the video: on long videos, prefer reading the file in chunks).
+        """
+        if self._trajectories is None:
+            assert self.trajectories_path is not None
+            self._trajectories = read_trajectories(self.trajectories_path)
+        return self._trajectories
+
+    @property
+    def streamed(self) -> bool:
+        """True when the trajectory rows were written to ``trajectories_path`` as they came."""
+        return self.trajectories_path is not None
+
+
+def read_trajectories(path: str | os.PathLike[str], columns: Sequence[str] | None = None
+                      ) -> pd.DataFrame:
+    """Read a ``trajectories.csv`` back with its column types, sorted by track then frame.
+
+    Args:
+        path: The file (``TRAJECTORY_COLUMNS``).
+        columns: Read only these columns (less memory on long videos); all if None. The
+            rows are sorted by ``track_id`` and ``frame`` when both are read.
+
+    Returns:
+        The trajectory table.
+    """
+    wanted = list(columns) if columns is not None else None
+    types = {"video": str, "frame": np.int64, "track_id": np.int64, "class_name": str}
+    table = pd.read_csv(path, usecols=wanted, keep_default_na=False,
+                        dtype={k: v for k, v in types.items() if wanted is None or k in wanted},
+                        na_values={"confidence": [""]})
+    for col in ("time_s", "x_px", "y_px", "x_um", "y_um", "w_px", "h_px", "confidence"):
+        if col in table:
+            table[col] = table[col].astype(np.float64)
+    if "interpolated" in table:
+        table["interpolated"] = table["interpolated"].astype(str).str.lower().eq("true")
+    if {"track_id", "frame"} <= set(table.columns):
+        table = table.sort_values(["track_id", "frame"], ignore_index=True, kind="stable")
+    return table[[c for c in TRAJECTORY_COLUMNS if c in table.columns]]
+
+
+class TrajectorySink:
+    """Where settled tracks' trajectory rows go: memory, or a CSV file written as they come.
+
+    Args:
+        path: ``trajectories.csv`` to stream to (written under a temporary name in the same
+            folder and renamed by :meth:`close`); None keeps the rows in memory.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._parts: list[pd.DataFrame] = []
+        self._tmp: Path | None = None
+        self._handle: Any = None
+        if self.path is not None:
+            import tempfile
+
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                           dir=self.path.parent)
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            self._tmp = Path(tmp)
+            self._handle = os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="")
+            self.write(empty_trajectories())  # the header
+
+    def write(self, traj: pd.DataFrame) -> None:
+        """Add the rows of some settled tracks.
+
+        Raises:
+            OutputError: If the file cannot be written (disk full, ...).
+        """
+        if self._handle is None:
+            self._parts.append(traj)
+            return
+        try:
+            escape_formulas(traj).to_csv(self._handle, index=False,
+                                         header=self._handle.tell() == 0, float_format="%.6g")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+    def close(self) -> pd.DataFrame | None:
+        """Finish: the table sorted by track and frame (in memory), or None (file renamed).
+
+        Raises:
+            OutputError: If the file cannot be written.
+        """
+        if self._handle is None:
+            if not self._parts:
+                return empty_trajectories()
+            return pd.concat(self._parts, ignore_index=True).sort_values(
+                ["track_id", "frame"], ignore_index=True)
+        assert self.path is not None and self._tmp is not None
+        try:
+            self._handle.close()
+            os.chmod(self._tmp, FILE_MODE)
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._handle = None
+        return None
+
+    def discard(self) -> None:
+        """Drop what was written (the run failed): no partial file is left behind."""
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+
+
+def write_results(results: Results, out_dir: str | os.PathLike[str],
+                  exports: Sequence[str] = (), save_crops: bool = False) -> dict[str, Path]:
+    """Write ``trajectories.csv``, ``tracks.csv`` and ``summary.json`` atomically.
+
+    Args:
+        results: What :func:`run_video` or :func:`track_detections` returned.
+        out_dir: Output folder (created if needed).
+        exports: Extra formats from :data:`~detect_track.io.export.EXPORT_FORMATS`:
+            ``"mot"`` writes ``mot.txt`` (MOTChallenge tracks, 1-based frames).
+        save_crops: Also write each track's head crops as ``crops/<video>_track<id>_<k>.png``.
+
+    Returns:
+        The paths written, by name.
+
+    Raises:
+        ConfigError: On an unknown export format.
+    """
+    unknown = [e for e in exports if e not in EXPORT_FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown export format '{unknown[0]}' (available: "
+                          f"{', '.join(EXPORT_FORMATS)})")
+    out = ensure_output_dir(out_dir)
+    target = out / "trajectories.csv"
+    streamed = results.trajectories_path
+    if streamed is not None and streamed.resolve() == target.resolve():
+        traj_path = target  # written while the video ran
+    elif streamed is not None:
+        traj_path = copy_file(streamed, target)
+    else:
+        traj_path = write_csv(results.trajectories, target)
+    paths = {"trajectories": traj_path, "tracks": write_csv(results.tracks, out / "tracks.csv")}
+    if "mot" in exports:
+        paths["mot"] = write_mot(results.trajectories, out / "mot.txt")
+    if save_crops:
+        from detect_track.morphology.stage import write_crops
+
+        paths["crops"] = write_crops(results.crops, out / "crops", results.summary["video"])
+    paths["summary"] = write_json(results.summary, out / "summary.json")
+    return paths
