@@ -13,14 +13,14 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from detect_track import __version__
 from detect_track.config import Config, load_config, to_dict
-from detect_track.detectors import create_detector
+from detect_track.detectors import Detector, create_detector
 from detect_track.detectors.familiarity import ConfidenceProfile
 from detect_track.errors import ConfigError, InputError
 from detect_track.io.meta import check_fps, check_um_per_px, resolve_meta
@@ -28,9 +28,13 @@ from detect_track.io.video import FrameSource, printable_name, read_ahead
 from detect_track.measure.motility import analyse
 from detect_track.measure.sample import concentration, sample_summary, speed_warnings
 from detect_track.results import Results, TrajectorySink
-from detect_track.tracking import create_tracker
+from detect_track.tracking import Tracker, create_tracker
+from detect_track.tracking.store import TrackRows, TrackStore
 from detect_track.tracking.trajectories import empty_trajectories, fill_gaps, trajectory_table
 from detect_track.types import Detections, VideoMeta
+
+if TYPE_CHECKING:  # loaded only when morphology is on
+    from detect_track.morphology.stage import MorphologyStage
 
 ProgressFn = Callable[[int, int], None]
 SINGLE_FRAME = "has a single frame; tracking needs a video (still images: --config sperm-slide)"
@@ -72,21 +76,6 @@ def _versions() -> dict[str, str]:
         if module is not None:
             versions[name] = str(getattr(module, "__version__", "?"))
     return versions
-
-
-def detect_stream(detector: Any, frames: Iterable[tuple[int, np.ndarray]]
-                  ) -> Iterator[tuple[int, np.ndarray, Detections]]:
-    """``(index, frame, detections)`` for each frame, in order.
-
-    Detectors with a ``detect_stream`` method (the ONNX YOLO) run several frames at once;
-    the others one frame at a time (their state may depend on the order).
-    """
-    stream = getattr(detector, "detect_stream", None)
-    if stream is not None:
-        yield from stream(frames)
-        return
-    for index, frame in frames:
-        yield index, frame, detector.detect(frame)
 
 
 class _StageClock:
@@ -152,11 +141,10 @@ class _Collector:
     FLUSH_TRACKS = 64
     FLUSH_FRAMES = 500
 
-    def __init__(self, tracker: Any, class_names: tuple[str, ...], tracked_ids: np.ndarray,
+    def __init__(self, tracker: Tracker, class_names: tuple[str, ...], tracked_ids: np.ndarray,
                  meta: VideoMeta, cfg: Config, name: str, sink: TrajectorySink,
-                 morphology: Any = None, clock: _StageClock | None = None) -> None:
-        from detect_track.tracking.store import TrackStore
-
+                 morphology: MorphologyStage | None = None, clock: _StageClock | None = None
+                 ) -> None:
         self.tracker = tracker
         self.names = class_names
         self.tracked_ids = tracked_ids
@@ -173,7 +161,7 @@ class _Collector:
         self.n_interpolated = 0
         self.crops: dict[int, list[np.ndarray]] = {}
         self._tracks: list[pd.DataFrame] = []
-        self._ready: list[tuple[int, np.ndarray]] = []
+        self._ready: list[TrackRows] = []
 
     def add(self, index: int, dets: Detections) -> Detections:
         """Track one frame (``index`` 0-based, frames in order, none skipped).
@@ -208,21 +196,25 @@ class _Collector:
         if not ready:
             return
         with self.clock.stage("kinematics"):
-            ids = np.concatenate([np.full(len(r), t, np.int64) for t, r in ready])
-            rows = np.concatenate([r for _, r in ready])
-            cls = rows[:, 6].astype(np.int64)
+            cls = np.concatenate([r.class_id for r in ready])
             names = np.array([*self.names, "?"], dtype=object)
             table = pd.DataFrame({
-                "frame": rows[:, 0].astype(np.int64), "track_id": ids,
-                "x_px": rows[:, 1], "y_px": rows[:, 2], "w_px": rows[:, 3], "h_px": rows[:, 4],
+                "frame": np.concatenate([r.frame for r in ready]),
+                "track_id": np.concatenate([np.full(len(r), r.track_id, np.int64)
+                                            for r in ready]),
+                "x_px": np.concatenate([r.x_px for r in ready]),
+                "y_px": np.concatenate([r.y_px for r in ready]),
+                "w_px": np.concatenate([r.w_px for r in ready]),
+                "h_px": np.concatenate([r.h_px for r in ready]),
                 "class_name": names[np.where((cls >= 0) & (cls < len(self.names)), cls, -1)],
-                "confidence": rows[:, 5], "interpolated": False})
+                "confidence": np.concatenate([r.confidence for r in ready]),
+                "interpolated": False})
             traj = trajectory_table(fill_gaps(table), self.meta, self.name)
             tracks = analyse(traj, self.meta, self.cfg)
         if self.morphology is not None:
             with self.clock.stage("morphology"):
                 tracks, crops = self.morphology.classify(tracks)
-                self.morphology.forget([t for t, _ in ready])
+                self.morphology.forget([r.track_id for r in ready])
             self.crops.update(crops)
         self.n_rows += len(traj)
         self.n_interpolated += int(traj["interpolated"].sum())
@@ -296,7 +288,8 @@ def _finish(collector: _Collector, path: Path, warnings: list[str], started: flo
                    trajectories_path=collector.sink.path)
 
 
-def _morphology_stage(cfg: Config, meta: VideoMeta, warnings: list[str]) -> Any:
+def _morphology_stage(cfg: Config, meta: VideoMeta, warnings: list[str]
+                      ) -> MorphologyStage | None:
     """The morphology stage, or None (disabled, or its model unavailable: warned)."""
     if not cfg.morphology.enabled:
         return None
@@ -344,8 +337,8 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
     if src.info.n_frames == 1:
         raise InputError(f"{src.path} {SINGLE_FRAME}")
     meta, warnings = resolve_meta(src, cfg, fps, um_per_px)
-    detector = create_detector(cfg.detector.name, cfg, meta)
-    tracker = create_tracker(cfg.tracker.name, cfg, meta)
+    detector: Detector = create_detector(cfg.detector.name, cfg, meta)
+    tracker: Tracker = create_tracker(cfg.tracker.name, cfg, meta)
     names = tuple(detector.class_names)
     morphology = _morphology_stage(cfg, meta, warnings)
     clock = _StageClock()
@@ -355,7 +348,7 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
                            clock)
     try:
         frames = clock.iterate("decode", read_ahead(src, depth=cfg.video.read_ahead_frames))
-        for index, frame, dets in clock.iterate("detect", detect_stream(detector, frames)):
+        for index, frame, dets in clock.iterate("detect", detector.detect_stream(frames)):
             with clock.stage("track"):
                 tracked = collector.add(index, dets)
             if morphology is not None:
@@ -375,11 +368,10 @@ def run_video(source: str | os.PathLike[str], cfg: Config | None = None, *,
         unfamiliar = collector.profile.warning()
         if unfamiliar is not None:
             warnings.append(unfamiliar)
-        weights = getattr(detector, "weights", None)
+        weights = detector.weights
         info = {"detector": cfg.detector.name,
                 "detector_weights": Path(str(weights)).name if weights else None,
-                "detector_backend": getattr(detector, "backend", None),
-                "detector_runtime": getattr(detector, "runtime", None)}
+                "detector_backend": detector.backend, "detector_runtime": detector.runtime}
         return _finish(collector, Path(source), warnings, started, info)
     except BaseException:
         sink.discard()
@@ -436,7 +428,7 @@ def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps
     tracked_ids = np.array(ids or range(len(class_names)), np.int64)
     class_index = {n: i for i, n in enumerate(class_names)}
     meta = VideoMeta(str(path or name), float(fps), total, 0, 0, float(um_per_px), "cli", "cli")
-    tracker = create_tracker(cfg.tracker.name, cfg, meta)
+    tracker: Tracker = create_tracker(cfg.tracker.name, cfg, meta)
     frames = table["frame"].to_numpy()
     starts = np.searchsorted(frames, np.arange(total + 1))
     xy = table[["x_px", "y_px"]].to_numpy()

@@ -36,7 +36,7 @@ from detect_track.io.video import (
     image_size,
     read_image_file,
 )
-from detect_track.types import Detections, VideoMeta
+from detect_track.types import Detections, ImageScale
 
 #: Columns of ``detections.csv``: one row per object found (pixels of the original image).
 DETECTION_COLUMNS = ("image", "x1", "y1", "x2", "y2", "class_name", "confidence",
@@ -254,8 +254,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
     from detect_track.morphology.crops import align_head, cut, to_gray
 
     um_per_px, source, warnings = resolve_um_per_px(cfg, um_per_px)
-    meta = VideoMeta("images", 1.0, len(images), 0, 0, um_per_px, "cli", source)
-    detector = create_detector(cfg.detector.name, cfg, meta)
+    detector = create_detector(cfg.detector.name, cfg, ImageScale(um_per_px, source))
     names = tuple(detector.class_names)
     if cfg.still.whole_cells == "traced":
         _traced_classes(names)  # fail before the first image, not on it
