@@ -27,7 +27,7 @@ from detect_track.io.meta import check_fps, check_um_per_px, resolve_meta
 from detect_track.io.video import FrameSource, printable_name, read_ahead
 from detect_track.measure.motility import analyse
 from detect_track.measure.sample import concentration, sample_summary, speed_warnings
-from detect_track.results import Results, TrajectorySink
+from detect_track.results import EXTERNAL_DETECTOR, Results, Summary, TrajectorySink
 from detect_track.tracking import Tracker, create_tracker
 from detect_track.tracking.store import TrackRows, TrackStore
 from detect_track.tracking.trajectories import empty_trajectories, fill_gaps, trajectory_table
@@ -258,7 +258,7 @@ def _finish(collector: _Collector, path: Path, warnings: list[str], started: flo
         warnings = warnings + [f"{collector.store.n_late_rows} detections were linked to "
                                "tracks that had already ended and were left out"]
     warnings = warnings + speed_warnings(tracks, meta)
-    summary = {
+    summary = Summary.from_dict({
         "video": name,
         "path": str(path.resolve()),
         "n_frames": meta.n_frames,
@@ -283,7 +283,7 @@ def _finish(collector: _Collector, path: Path, warnings: list[str], started: flo
         "timings_s": collector.clock.totals(),
         "config": to_dict(cfg),
         "versions": _versions(),
-    }
+    })
     return Results(traj, tracks, summary, meta, warnings, collector.crops,
                    trajectories_path=collector.sink.path)
 
@@ -448,7 +448,7 @@ def track_detections(detections: pd.DataFrame, cfg: Config | None = None, *, fps
                 progress(index + 1, total)
         source = Path(path) if path is not None else Path(name)
         return _finish(collector, source, [], started,
-                       {"detector": "external", "detector_weights": None})
+                       {"detector": EXTERNAL_DETECTOR, "detector_weights": None})
     except BaseException:
         sink.discard()
         raise

@@ -10,15 +10,17 @@ trajectory table back.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from detect_track.errors import ConfigError, OutputError
+from detect_track.errors import ConfigError, InputError, OutputError
 from detect_track.io.export import (
     EXPORT_FORMATS,
     FILE_MODE,
@@ -32,6 +34,9 @@ from detect_track.io.export import (
 from detect_track.tracking.trajectories import empty_trajectories
 from detect_track.types import TRAJECTORY_COLUMNS, VideoMeta
 
+#: The ``detector`` recorded for detections read from a table (no detector ran).
+EXTERNAL_DETECTOR = "external"
+
 
 class Results:
     """Everything one video produced.
@@ -41,6 +46,7 @@ class Results:
             ``trajectories_path`` (then read back from there on first access).
         tracks: One row per track (``TRACK_COLUMNS``).
         summary: Counts, percentages, parameters used and their sources, versions.
+            (Readers that index it by key, as a dict, keep working: it is a mapping.)
         meta: The video's metadata as used.
         warnings: Problems the user should know about (also in the summary).
         crops: Aligned head crops per track id, sharpest first (video input with
@@ -49,7 +55,7 @@ class Results:
     """
 
     def __init__(self, trajectories: pd.DataFrame | None, tracks: pd.DataFrame,
-                 summary: dict[str, Any], meta: VideoMeta, warnings: list[str] | None = None,
+                 summary: Summary, meta: VideoMeta, warnings: list[str] | None = None,
                  crops: dict[int, list[np.ndarray]] | None = None,
                  trajectories_path: Path | None = None) -> None:
         if trajectories is None and trajectories_path is None:
@@ -105,6 +111,191 @@ def read_trajectories(path: str | os.PathLike[str], columns: Sequence[str] | Non
     if {"track_id", "frame"} <= set(table.columns):
         table = table.sort_values(["track_id", "frame"], ignore_index=True, kind="stable")
     return table[[c for c in TRAJECTORY_COLUMNS if c in table.columns]]
+
+
+#: Summary keys written only in some runs: the detector's backend and runtime (videos run
+#: through a detector, not ``track_detections``), the morphology model's task (morphology on).
+_OPTIONAL_KEYS = ("detector_backend", "detector_runtime", "morphology_task")
+
+
+@dataclass(eq=False)
+class Summary(Mapping[str, Any]):
+    """What ``summary.json`` holds: one sample's counts, the parameters used, provenance.
+
+    Written by :func:`write_summary` and read back by :func:`read_summary`, in the key
+    order of the fields. It is also a read-only mapping by key (``summary["fps"]``), as
+    the report, the command line and batch read it.
+
+    Attributes:
+        video: Name of the input (the ``video`` column of the tables).
+        path: Absolute path of the input.
+        n_frames: Frames decoded.
+        duration_s: ``n_frames / fps``, seconds.
+        width_px: Frame width, px (0 for detections read from a table).
+        height_px: Frame height, px (0 for detections read from a table).
+        fps: Frames per second used.
+        fps_source: Where ``fps`` came from (``cli``, ``config``, ``container``, ``default``).
+        um_per_px: Micrometres per pixel used.
+        um_per_px_source: Where ``um_per_px`` came from (``cli``, ``config``, ``default``).
+        detector: Detector name (``external`` for detections read from a table).
+        detector_weights: File name of the detector's model, or None.
+        detector_backend: The detector's inference backend, or None; not written for
+            detections read from a table.
+        detector_runtime: The runtime of that backend, or None; written with the backend.
+        tracker: Tracker name.
+        n_tracks: Tracks kept (cells).
+        n_gradable: Tracks long enough to grade.
+        n_not_gradable: Tracks seen too briefly to grade.
+        n_progressive: Progressive cells.
+        n_non_progressive: Non-progressive cells.
+        n_immotile: Immotile cells.
+        pct_progressive: Progressive cells, % of the gradable ones.
+        pct_non_progressive: Non-progressive cells, % of the gradable ones.
+        pct_immotile: Immotile cells, % of the gradable ones.
+        n_grade_a: Cells of WHO grade a.
+        n_grade_b: Cells of WHO grade b.
+        n_grade_c: Cells of WHO grade c.
+        n_grade_d: Cells of WHO grade d.
+        pct_grade_a: Grade a, % of the gradable cells.
+        pct_grade_b: Grade b, % of the gradable cells.
+        pct_grade_c: Grade c, % of the gradable cells.
+        pct_grade_d: Grade d, % of the gradable cells.
+        pct_motile: Progressive + non-progressive, % of the gradable cells.
+        n_morphology_assessed: Tracks whose head shape could be assessed.
+        pct_normal_forms: Normal heads, % of the assessed ones (None: none assessed).
+        morphology_model: File name of the morphology model, or None (morphology off).
+        morphology_task: The model's task; written only with a model.
+        cells_per_frame: Mean tracked cells per frame (interpolated positions included).
+        chamber_depth_um: Counting chamber depth, µm, or None.
+        concentration_million_per_ml: 10^6 cells per mL, or None (no depth or frame size).
+        n_detections: Tracked detections.
+        n_interpolated: Trajectory rows filled in across gaps.
+        untracked_detections_per_frame: Mean detections per frame of each class counted,
+            not tracked.
+        warnings: What the user should know.
+        elapsed_s: Wall time of the run, s.
+        timings_s: Seconds per pipeline stage.
+        config: The configuration used (nested dict).
+        versions: Versions of detect-track, Python and the libraries loaded.
+    """
+
+    video: str
+    path: str
+    n_frames: int
+    duration_s: float
+    width_px: int
+    height_px: int
+    fps: float
+    fps_source: str
+    um_per_px: float
+    um_per_px_source: str
+    detector: str
+    detector_weights: str | None
+    detector_backend: str | None
+    detector_runtime: str | None
+    tracker: str
+    n_tracks: int
+    n_gradable: int
+    n_not_gradable: int
+    n_progressive: int
+    n_non_progressive: int
+    n_immotile: int
+    pct_progressive: float
+    pct_non_progressive: float
+    pct_immotile: float
+    n_grade_a: int
+    n_grade_b: int
+    n_grade_c: int
+    n_grade_d: int
+    pct_grade_a: float
+    pct_grade_b: float
+    pct_grade_c: float
+    pct_grade_d: float
+    pct_motile: float
+    n_morphology_assessed: int
+    pct_normal_forms: float | None
+    morphology_model: str | None
+    morphology_task: str | None
+    cells_per_frame: float
+    chamber_depth_um: float | None
+    concentration_million_per_ml: float | None
+    n_detections: int
+    n_interpolated: int
+    untracked_detections_per_frame: dict[str, float]
+    warnings: list[str]
+    elapsed_s: float
+    timings_s: dict[str, float]
+    config: dict[str, Any]
+    versions: dict[str, str]
+
+    def _written(self, key: str) -> bool:
+        """Whether ``key`` is part of this summary (optional keys: only where they apply)."""
+        if key in ("detector_backend", "detector_runtime"):
+            return self.detector != EXTERNAL_DETECTOR
+        if key == "morphology_task":
+            return self.morphology_model is not None
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict, keys in field order (optional keys only where they apply)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if self._written(f.name)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        """A summary from its dict (as :meth:`to_dict` writes it).
+
+        Raises:
+            ValueError: A key that is not a field, or a required one missing.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = [k for k in data if k not in names]
+        missing = [n for n in names if n not in data and n not in _OPTIONAL_KEYS]
+        if unknown or missing:
+            raise ValueError(f"summary: unknown key(s) {unknown}, missing key(s) {missing}")
+        return cls(**{**dict.fromkeys(_OPTIONAL_KEYS), **data})
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(key, str) or key.startswith("_") or not self._written(key) or \
+                key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
+def write_summary(summary: Summary, path: str | os.PathLike[str]) -> Path:
+    """Write ``summary.json`` atomically (NaN as null).
+
+    Args:
+        summary: The summary.
+        path: The file.
+
+    Returns:
+        ``path``.
+    """
+    return write_json(summary.to_dict(), path)
+
+
+def read_summary(path: str | os.PathLike[str]) -> Summary:
+    """Read a ``summary.json`` back.
+
+    Args:
+        path: The file :func:`write_summary` wrote.
+
+    Raises:
+        InputError: The file cannot be read, is not JSON, or is not a summary.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return Summary.from_dict(data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot read {path} as a summary: {exc}") from exc
 
 
 class TrajectorySink:
@@ -216,5 +407,5 @@ def write_results(results: Results, out_dir: str | os.PathLike[str],
         from detect_track.morphology.stage import write_crops
 
         paths["crops"] = write_crops(results.crops, out / "crops", results.summary["video"])
-    paths["summary"] = write_json(results.summary, out / "summary.json")
+    paths["summary"] = write_summary(results.summary, out / "summary.json")
     return paths
