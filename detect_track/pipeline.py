@@ -1,7 +1,12 @@
 """The video pipeline: frames -> detections -> tracks -> trajectory table -> kinematics.
 
 :func:`run_video` is a plain loop over the stages and returns pandas DataFrames with
-the same columns as the CSV files the command line writes.
+the same columns as the CSV files the command line writes; :func:`track_detections`
+enters at the tracker with detections from elsewhere. The stages live in their own
+modules: fps and scale in :mod:`detect_track.io.meta`, detectors in
+:mod:`detect_track.detectors`, linking and track filters in :mod:`detect_track.tracking`
+(gap filling in :mod:`~detect_track.tracking.trajectories`), measuring in
+:mod:`detect_track.measure`; what a run returns and writes in :mod:`detect_track.results`.
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import platform
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -18,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from detect_track import __version__
 from detect_track.config import Config, load_config, to_dict
 from detect_track.detectors import Detector, create_detector
 from detect_track.detectors.familiarity import ConfidenceProfile
@@ -27,7 +30,13 @@ from detect_track.io.meta import check_fps, check_um_per_px, resolve_meta
 from detect_track.io.video import FrameSource, printable_name, read_ahead
 from detect_track.measure.motility import analyse
 from detect_track.measure.sample import concentration, sample_summary, speed_warnings
-from detect_track.results import EXTERNAL_DETECTOR, Results, Summary, TrajectorySink
+from detect_track.results import (
+    EXTERNAL_DETECTOR,
+    Results,
+    Summary,
+    TrajectorySink,
+    library_versions,
+)
 from detect_track.tracking import Tracker, create_tracker
 from detect_track.tracking.store import TrackRows, TrackStore
 from detect_track.tracking.trajectories import empty_trajectories, fill_gaps, trajectory_table
@@ -60,22 +69,6 @@ def track_class_ids(class_names: tuple[str, ...], track_classes: str) -> np.ndar
         raise ConfigError(f"detector.track_classes '{track_classes}' names none of the "
                           f"detector's classes ({', '.join(class_names)})")
     return np.array(ids, np.int64)
-
-
-def _versions() -> dict[str, str]:
-    import sys
-
-    import cv2
-    import scipy
-
-    versions = {"detect_track": __version__, "python": platform.python_version(),
-                "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
-                "opencv": cv2.__version__}
-    for name in ("onnxruntime", "openvino", "torch", "ultralytics", "effdet"):  # loaded ones
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "?"))
-    return versions
 
 
 class _StageClock:
@@ -282,7 +275,7 @@ def _finish(collector: _Collector, path: Path, warnings: list[str], started: flo
         "elapsed_s": round(time.perf_counter() - started, 3),
         "timings_s": collector.clock.totals(),
         "config": to_dict(cfg),
-        "versions": _versions(),
+        "versions": library_versions(),
     })
     return Results(traj, tracks, summary, meta, warnings, collector.crops,
                    trajectories_path=collector.sink.path)

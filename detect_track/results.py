@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from detect_track import __version__
 from detect_track.errors import ConfigError, InputError, OutputError
 from detect_track.io.export import (
     EXPORT_FORMATS,
@@ -265,6 +267,23 @@ class Summary(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.to_dict())
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of detect-track, Python and the libraries loaded (the summary's ``versions``)."""
+    import sys
+
+    import cv2
+    import scipy
+
+    versions = {"detect_track": __version__, "python": platform.python_version(),
+                "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
+                "opencv": cv2.__version__}
+    for name in ("onnxruntime", "openvino", "torch", "ultralytics", "effdet"):  # loaded ones
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "?"))
+    return versions
 
 
 def write_summary(summary: Summary, path: str | os.PathLike[str]) -> Path:

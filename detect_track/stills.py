@@ -299,7 +299,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
             table.loc[heads, "morphology"] = labels
             table.loc[heads, "morphology_confidence"] = conf
             if head_class != "sperm":
-                _calls_to_cells(table, heads)
+                calls_to_cells(table, heads)
         rows.append(table)
         for name in names:
             counts.append({"image": path.name, "class_name": name,
@@ -315,7 +315,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
                         um_per_px, warnings)
 
 
-def _calls_to_cells(table: pd.DataFrame, heads: np.ndarray) -> None:
+def calls_to_cells(table: pd.DataFrame, heads: np.ndarray) -> None:
     """Copy each head's call to the whole-sperm box that holds it (the tightest one).
 
     Args:
