@@ -47,8 +47,9 @@ class Results:
         trajectories: The trajectory table, or None when it was streamed to
             ``trajectories_path`` (then read back from there on first access).
         tracks: One row per track (``TRACK_COLUMNS``).
-        summary: Counts, percentages, parameters used and their sources, versions.
-            (Readers that index it by key, as a dict, keep working: it is a mapping.)
+        summary: Counts, percentages, parameters used and their sources, versions (a
+            dict of the same keys is turned into a :class:`Summary`; a summary reads
+            like a dict too).
         meta: The video's metadata as used.
         warnings: Problems the user should know about (also in the summary).
         crops: Aligned head crops per track id, sharpest first (video input with
@@ -57,14 +58,15 @@ class Results:
     """
 
     def __init__(self, trajectories: pd.DataFrame | None, tracks: pd.DataFrame,
-                 summary: Summary, meta: VideoMeta, warnings: list[str] | None = None,
+                 summary: Summary | Mapping[str, Any], meta: VideoMeta,
+                 warnings: list[str] | None = None,
                  crops: dict[int, list[np.ndarray]] | None = None,
                  trajectories_path: Path | None = None) -> None:
         if trajectories is None and trajectories_path is None:
             raise ValueError("Results needs the trajectory table or the file it was written to")
         self._trajectories = trajectories
         self.tracks = tracks
-        self.summary = summary
+        self.summary = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
         self.meta = meta
         self.warnings = list(warnings or [])
         self.crops = dict(crops or {})
