@@ -36,7 +36,7 @@ from detect_track.io.video import (
     image_size,
     read_image_file,
 )
-from detect_track.types import Detections, VideoMeta
+from detect_track.types import Detections, ImageScale
 
 #: Columns of ``detections.csv``: one row per object found (pixels of the original image).
 DETECTION_COLUMNS = ("image", "x1", "y1", "x2", "y2", "class_name", "confidence",
@@ -249,12 +249,11 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
         ConfigError: Invalid settings or a model that cannot be loaded.
     """
     from detect_track.detectors import create_detector
+    from detect_track.io.meta import resolve_um_per_px
     from detect_track.morphology.crops import align_head, cut, to_gray
-    from detect_track.pipeline import resolve_um_per_px
 
     um_per_px, source, warnings = resolve_um_per_px(cfg, um_per_px)
-    meta = VideoMeta("images", 1.0, len(images), 0, 0, um_per_px, "cli", source)
-    detector = create_detector(cfg.detector.name, cfg, meta)
+    detector = create_detector(cfg.detector.name, cfg, ImageScale(um_per_px, source))
     names = tuple(detector.class_names)
     if cfg.still.whole_cells == "traced":
         _traced_classes(names)  # fail before the first image, not on it
@@ -299,7 +298,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
             table.loc[heads, "morphology"] = labels
             table.loc[heads, "morphology_confidence"] = conf
             if head_class != "sperm":
-                _calls_to_cells(table, heads)
+                calls_to_cells(table, heads)
         rows.append(table)
         for name in names:
             counts.append({"image": path.name, "class_name": name,
@@ -315,7 +314,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
                         um_per_px, warnings)
 
 
-def _calls_to_cells(table: pd.DataFrame, heads: np.ndarray) -> None:
+def calls_to_cells(table: pd.DataFrame, heads: np.ndarray) -> None:
     """Copy each head's call to the whole-sperm box that holds it (the tightest one).
 
     Args:

@@ -31,7 +31,7 @@ TRAJECTORY_COLUMNS: tuple[str, ...] = (
     "interpolated",
 )
 
-#: Kinematics columns of ``tracks.csv`` (see :mod:`detect_track.kinematics`).
+#: Kinematics columns of ``tracks.csv`` (see :mod:`detect_track.measure.kinematics`).
 KINEMATICS_COLUMNS: tuple[str, ...] = (
     "track_id",
     "n_frames",
@@ -190,6 +190,24 @@ class Detections:
 
 
 @dataclass(frozen=True)
+class ImageScale:
+    """The scale of a set of images (a video's frames, or still images) and its source.
+
+    Attributes:
+        um_per_px: Micrometres per pixel.
+        um_per_px_source: Where it came from: ``"cli"``, ``"config"``, ``"default"``.
+    """
+
+    um_per_px: float
+    um_per_px_source: str = "default"
+
+    @property
+    def known(self) -> bool:
+        """True when the scale was stated (not the assumed default)."""
+        return self.um_per_px_source != "default"
+
+
+@dataclass(frozen=True)
 class VideoMeta:
     """What is known about a frame source.
 
@@ -213,3 +231,8 @@ class VideoMeta:
     um_per_px: float
     fps_source: str = "container"
     um_per_px_source: str = "default"
+
+    @property
+    def scale(self) -> ImageScale:
+        """The video's µm/px and its source."""
+        return ImageScale(self.um_per_px, self.um_per_px_source)

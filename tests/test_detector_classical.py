@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from detect_track.config import ClassicalConfig, Config
-from detect_track.detectors import available_detectors, create_detector
+from detect_track.detectors import Detector, available_detectors, create_detector
 from detect_track.detectors.classical import ClassicalDetector
 from detect_track.errors import ConfigError
-from detect_track.types import VideoMeta
+from detect_track.types import ImageScale, VideoMeta
 from tests.helpers import render_blobs
 
 META = VideoMeta("x", 25.0, 10, 160, 120, 0.7)
@@ -20,6 +20,22 @@ def test_registry():
     assert create_detector("classical", Config(), META).name == "classical"
     with pytest.raises(ConfigError, match="did you mean 'classical'"):
         create_detector("clasical", Config(), META)
+
+
+def test_made_from_an_image_scale_and_streams_as_it_detects():
+    det = create_detector("classical", Config(), ImageScale(0.7, "cli"))  # no video needed
+    assert isinstance(det, Detector)
+    assert (det.weights, det.backend, det.runtime) == (None, None, None)  # no model file
+    frames = [render_blobs(np.array([[30.0 + 3 * k, 40.0], [100.0, 60.0 + 2 * k]]), seed=k)
+              for k in range(4)]
+    streamed = list(det.detect_stream(enumerate(frames)))
+    det.reset()
+    assert [i for i, _, _ in streamed] == [0, 1, 2, 3]
+    for (_, frame, found), original in zip(streamed, frames, strict=True):
+        assert frame is original
+        np.testing.assert_array_equal(found.xyxy, det.detect(frame).xyxy)
+    tagged = det.detect_stream(enumerate(frames[:1]), post=lambda f, d: d[d.confidence > 2])
+    assert len(next(tagged)[2]) == 0  # post runs on each frame's detections
 
 
 def test_finds_bright_heads_subpixel():

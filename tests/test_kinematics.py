@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detect_track.kinematics import (
+from detect_track.measure.kinematics import (
     KINEMATICS_COLUMNS,
     Kinematics,
     average_path,

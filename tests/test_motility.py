@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 from detect_track.config import MotilityConfig
-from detect_track.kinematics import kinematics_table
-from detect_track.motility import NOT_GRADABLE as NG
-from detect_track.motility import WHO_GRADES, classify_motility, sample_summary
+from detect_track.measure.kinematics import kinematics_table
+from detect_track.measure.motility import NOT_GRADABLE as NG
+from detect_track.measure.motility import WHO_GRADES, classify_motility
+from detect_track.measure.sample import sample_summary
 from detect_track.types import MOTILITY_CLASSES
 
 NAN = math.nan

@@ -11,7 +11,8 @@ import pytest
 from detect_track.cli import main
 from detect_track.config import load_config
 from detect_track.eval import evaluate
-from detect_track.pipeline import run_video, write_results
+from detect_track.pipeline import run_video
+from detect_track.results import write_results
 from detect_track.synth import SynthConfig, simulate
 from detect_track.types import TRACK_COLUMNS, TRAJECTORY_COLUMNS
 
@@ -127,7 +128,7 @@ def _rows(tracks: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> pd.DataFra
 
 
 def test_satellite_track_dropped_crossing_cells_kept():
-    from detect_track.pipeline import drop_satellites
+    from detect_track.tracking.trajectories import drop_satellites
 
     n = 50
     head_x = np.linspace(10, 110, n)
@@ -149,8 +150,8 @@ def test_satellite_track_dropped_crossing_cells_kept():
 def test_default_fps_only_for_inputs_without_one(sim: Path, tmp_path: Path):
     import cv2
 
+    from detect_track.io.meta import resolve_meta
     from detect_track.io.video import FrameSource
-    from detect_track.pipeline import resolve_meta
 
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -166,7 +167,7 @@ def test_default_fps_only_for_inputs_without_one(sim: Path, tmp_path: Path):
 
 
 def test_concentration_from_cells_per_frame_and_chamber_volume():
-    from detect_track.pipeline import concentration
+    from detect_track.measure.sample import concentration
     from detect_track.types import VideoMeta
 
     meta = VideoMeta("v.avi", 50.0, 10, 640, 480, 0.7)
@@ -184,7 +185,7 @@ def test_concentration_from_cells_per_frame_and_chamber_volume():
 
 
 def test_implausible_speeds_warn_about_fps_and_scale():
-    from detect_track.pipeline import speed_warnings
+    from detect_track.measure.sample import speed_warnings
     from detect_track.types import VideoMeta
 
     meta = VideoMeta("v.avi", 500.0, 100, 640, 480, 0.7, "container", "cli")

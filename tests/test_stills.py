@@ -96,7 +96,7 @@ def test_a_still_image_in_video_mode_points_to_the_preset(tmp_path: Path,
 
 
 def test_whole_cells_carry_the_call_of_the_head_inside_them():
-    from detect_track.stills import _calls_to_cells
+    from detect_track.stills import calls_to_cells
 
     table = pd.DataFrame({
         "image": "x", "x1": [0.0, 50.0, 5.0, 60.0, 300.0], "y1": [0.0, 50.0, 5.0, 60.0, 300.0],
@@ -105,7 +105,7 @@ def test_whole_cells_carry_the_call_of_the_head_inside_them():
         "confidence": [0.9, 0.9, 0.8, 0.7, 0.6],
         "morphology": ["", "", "normal", "tapered", "small"],
         "morphology_confidence": [np.nan, np.nan, 0.9, 0.8, 0.7]})
-    _calls_to_cells(table, np.array([2, 3, 4]))
+    calls_to_cells(table, np.array([2, 3, 4]))
     # strongest head first, one head per cell: (10, 10) lies only in the large cell;
     # (65, 65) lies in both and goes to the tighter one; (305, 305) lies in none
     assert table["morphology"].tolist()[:2] == ["normal", "tapered"]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from detect_track.config import load_config
-from detect_track.pipeline import build_trajectories
-from detect_track.tracking.store import ROW_FIELDS, TrackStore
+from detect_track.tracking.store import TrackRows, TrackStore
+from detect_track.tracking.trajectories import build_trajectories
 from detect_track.types import VideoMeta
 
 FPS = 25.0
@@ -72,7 +72,7 @@ def _scene(seed: int, n_frames: int = 300, bridge: int = 5) -> pd.DataFrame:
 
 
 def _stream(table: pd.DataFrame, store: TrackStore, n_frames: int) -> dict[int, np.ndarray]:
-    kept: dict[int, np.ndarray] = {}
+    kept: dict[int, TrackRows] = {}
     frames = table["frame"].to_numpy()
     starts = np.searchsorted(frames, np.arange(n_frames + 1))
     for f in range(n_frames):
@@ -80,9 +80,9 @@ def _stream(table: pd.DataFrame, store: TrackStore, n_frames: int) -> dict[int, 
         store.add(f, g["track_id"].to_numpy(), g[["x_px", "y_px"]].to_numpy(),
                   g[["w_px", "h_px"]].to_numpy(), g["confidence"].to_numpy(),
                   np.zeros(len(g), np.int64))
-        kept.update(store.pop_kept())
+        kept.update((r.track_id, r) for r in store.pop_kept())
     store.finish()
-    kept.update(store.pop_kept())
+    kept.update((r.track_id, r) for r in store.pop_kept())
     return kept
 
 
@@ -99,11 +99,14 @@ def test_streaming_filters_keep_the_same_tracks_and_rows_as_the_whole_table(seed
     assert store.n_satellites > 0 and store.n_dropped > 0  # the scene exercises both filters
     real = ref[~ref["interpolated"]]
     for tid, rows in kept.items():
-        assert rows.shape[1] == len(ROW_FIELDS)
+        assert rows.track_id == tid and rows.frame.dtype == np.int64
+        assert {len(a) for a in (rows.frame, rows.x_px, rows.y_px, rows.w_px, rows.h_px,
+                                 rows.confidence, rows.class_id)} == {len(rows)}
         want = real[real["track_id"] == tid]
-        np.testing.assert_array_equal(rows[:, 0], want["frame"].to_numpy())
-        np.testing.assert_allclose(rows[:, 1:3], want[["x_px", "y_px"]].to_numpy())
-        np.testing.assert_allclose(rows[:, 5], want["confidence"].to_numpy())
+        np.testing.assert_array_equal(rows.frame, want["frame"].to_numpy())
+        np.testing.assert_allclose(rows.x_px, want["x_px"].to_numpy())
+        np.testing.assert_allclose(rows.y_px, want["y_px"].to_numpy())
+        np.testing.assert_allclose(rows.confidence, want["confidence"].to_numpy())
 
 
 def test_empty_video_and_single_detection():
@@ -132,9 +135,9 @@ def test_tracks_are_released_once_they_end_and_memory_stays_bounded():
         ids = np.array([f // 50 * 10 + k for k in range(10)])
         xy = rng.uniform(0, 600, (10, 2))
         store.add(f, ids, xy, np.full((10, 2), 5.0), np.full(10, 0.9), np.zeros(10, np.int64))
-        for tid, rows in store.pop_kept():
-            assert rows[-1, 0] < f - bridge  # only ended tracks come out
-            released.append(tid)
+        for rows in store.pop_kept():
+            assert rows.frame[-1] < f - bridge  # only ended tracks come out
+            released.append(rows.track_id)
         most_open = max(most_open, store.n_open)
     assert most_open <= 20  # the cells in view (and those just ended), not the whole video
     assert len(store._recent) <= bridge + 1
@@ -153,6 +156,6 @@ def test_rows_of_an_already_settled_track_are_counted_not_kept():
     for f in range(20, end):
         store.add(f, np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0),
                   np.zeros(0, np.int64))
-    assert [t for t, _ in store.pop_kept()] == [1]
+    assert [r.track_id for r in store.pop_kept()] == [1]
     store.add(end, np.array([1]), *one)  # a tracker re-using an ended id
     assert store.n_late_rows == 1

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from detect_track.errors import ConfigError
-from detect_track.kinematics import kinematics_table
-from detect_track.motility import classify_motility
+from detect_track.measure.kinematics import kinematics_table
+from detect_track.measure.motility import classify_motility
 from detect_track.synth import SynthConfig, random_config, simulate
 
 TINY = {"width_px": 160, "height_px": 120, "duration_s": 1.0, "fps": 25.0}

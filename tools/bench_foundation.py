@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from detect_track.eval import evaluate  # noqa: E402
-from detect_track.pipeline import run_video, write_results  # noqa: E402
+from detect_track.pipeline import run_video  # noqa: E402
+from detect_track.results import write_results  # noqa: E402
 from detect_track.synth import random_config, simulate  # noqa: E402
 
 TARGETS = {"recall": 0.90, "hota": 60.0, "motility_acc": 85.0, "vcl_err": 10.0}

@@ -47,8 +47,10 @@ sys.path.insert(0, str(ROOT))
 
 from detect_track.config import Config, load_config  # noqa: E402
 from detect_track.eval.metrics import tracking_metrics  # noqa: E402
-from detect_track.motility import sample_summary  # noqa: E402
-from detect_track.pipeline import analyse, build_trajectories, track_detections  # noqa: E402
+from detect_track.measure.motility import analyse  # noqa: E402
+from detect_track.measure.sample import sample_summary  # noqa: E402
+from detect_track.pipeline import track_detections  # noqa: E402
+from detect_track.tracking.trajectories import build_trajectories  # noqa: E402
 from detect_track.types import MOTILITY_CLASSES, VideoMeta  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -244,8 +246,8 @@ def bench_diffuser(cfg: Config) -> list[dict]:
         return []
     import dataclasses
 
-    from detect_track.kinematics import kinematics_table
-    from detect_track.motility import classify_motility
+    from detect_track.measure.kinematics import kinematics_table
+    from detect_track.measure.motility import classify_motility
 
     df = pd.read_csv(DIFFUSER).sort_values(["sequence", "frame"])
     df["track_id"] = pd.factorize(df["sequence"])[0]

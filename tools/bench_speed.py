@@ -85,7 +85,8 @@ def _child_detect_track(spec: dict) -> dict:
     from detect_track.config import load_config
     from detect_track.errors import ConfigError
     from detect_track.ml import set_threads
-    from detect_track.pipeline import run_video, write_results
+    from detect_track.pipeline import run_video
+    from detect_track.results import write_results
 
     set_threads(int(spec["threads"]))
     t1 = time.perf_counter()

@@ -43,7 +43,8 @@ from detect_track.config import load_config  # noqa: E402
 SIM_PRESET = "sperm-sim"
 from detect_track.eval import evaluate  # noqa: E402
 from detect_track.eval.metrics import tracking_metrics  # noqa: E402
-from detect_track.pipeline import track_detections, write_results  # noqa: E402
+from detect_track.pipeline import track_detections  # noqa: E402
+from detect_track.results import write_results  # noqa: E402
 from detect_track.types import Detections, VideoMeta  # noqa: E402
 from tools.bench_speed import cpu_model  # noqa: E402
 

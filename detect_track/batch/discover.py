@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from detect_track.batch.jobs import BatchItem
-from detect_track.config import check_um_per_px
 from detect_track.errors import ConfigError, InputError
+from detect_track.io.meta import check_fps, check_um_per_px
 from detect_track.io.video import IMAGE_SUFFIXES, TIFF_SUFFIXES, VIDEO_SUFFIXES, printable_name
 
 #: Suffixes of list files (one input path per line; ``.csv``: a ``path`` column and
@@ -191,13 +191,15 @@ def _read_list(path: Path) -> tuple[list[Path], list[tuple[tuple[str, float], ..
             except ValueError:
                 raise InputError(f"{path}, line {n}: {key} must be a number, got {cell!r}"
                                  ) from None
-            if not (np.isfinite(value) and value > 0):
-                raise InputError(f"{path}, line {n}: {key} must be > 0, got {cell}")
-            if key == "um_per_px":
-                try:
+            try:
+                if key == "fps":
+                    check_fps(value, "fps")
+                elif key == "um_per_px":
                     check_um_per_px(value, "um_per_px")
-                except ConfigError as exc:
-                    raise InputError(f"{path}, line {n}: {exc}") from None
+                elif not (np.isfinite(value) and value > 0):
+                    raise ConfigError(f"{key} must be > 0, got {cell}")
+            except ConfigError as exc:
+                raise InputError(f"{path}, line {n}: {exc}") from None
             values.append((key, value))
         found.append(p)
         settings.append(tuple(values))

@@ -31,12 +31,12 @@ def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
     Returns:
         The paths written, by name.
     """
-    from detect_track.pipeline import write_results
+    from detect_track.results import write_results
 
     paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops)
     if spec.report:
-        from detect_track.pipeline import read_trajectories
         from detect_track.report.html import write_video_report
+        from detect_track.results import read_trajectories
 
         # a streamed table is read back with only the plotted columns (long videos)
         traj = (read_trajectories(results.trajectories_path, REPORT_COLUMNS)

@@ -150,7 +150,7 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_intermixed_args(dash_names(argv))
     apply_trust(args)
     from detect_track.batch import is_batch_input
-    from detect_track.config import check_um_per_px
+    from detect_track.io.meta import check_um_per_px
 
     if args.um_per_px is not None:
         check_um_per_px(args.um_per_px)
@@ -245,10 +245,10 @@ def run_batch(args: argparse.Namespace, cfg: Any) -> int:
     from detect_track.batch import discover
     from detect_track.batch import run_batch as run_all
     from detect_track.io.export import ensure_output_dir
-    from detect_track.pipeline import _in_range
+    from detect_track.io.meta import check_fps
 
     if args.fps is not None:  # checked once here, not once per input
-        _in_range(args.fps, "--fps", cfg.video.max_fps)
+        check_fps(args.fps, "--fps", cfg.video.max_fps)
     name = Path(str(args.video).split("*")[0].rstrip("/")).stem or "batch"
     out = output_folder(args.out, name)
     items = discover(args.video, exclude=out)  # no input: no output folder either

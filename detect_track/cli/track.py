@@ -63,10 +63,11 @@ def main(argv: Sequence[str]) -> int:
     if not argv:
         p.error("no DETECTIONS.csv given")
     args = p.parse_intermixed_args(dash_names(argv))
-    from detect_track.config import check_um_per_px
     from detect_track.io.detections import MAX_FRAMES, read_detections
+    from detect_track.io.meta import check_um_per_px
     from detect_track.io.video import printable_name
-    from detect_track.pipeline import track_detections, write_results
+    from detect_track.pipeline import track_detections
+    from detect_track.results import write_results
 
     check_um_per_px(args.um_per_px)
     if args.n_frames is not None and not 0 <= args.n_frames <= MAX_FRAMES:

@@ -38,21 +38,14 @@ from detect_track.config.schema import (
     VideoConfig,
     to_dict,
 )
-from detect_track.config.validation import (
-    MAX_UM_PER_PX,
-    MIN_UM_PER_PX,
-    check_um_per_px,
-    validate,
-)
+from detect_track.config.validation import validate
 
 __all__ = [
     "MAX_SETTING_FLOAT",
     "MAX_SETTING_INT",
     "MAX_TEXT_CHARS",
-    "MAX_UM_PER_PX",
     "MAX_YAML_BYTES",
     "MAX_YAML_NODES",
-    "MIN_UM_PER_PX",
     "PRESET_DIR",
     "ClassicalConfig",
     "Config",
@@ -65,7 +58,6 @@ __all__ = [
     "TrackerConfig",
     "VideoConfig",
     "apply_overrides",
-    "check_um_per_px",
     "coerce_value",
     "list_presets",
     "load_config",

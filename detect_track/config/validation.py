@@ -6,18 +6,7 @@ import math
 
 from detect_track.config.schema import Config
 from detect_track.errors import ConfigError
-
-#: Scales accepted (µm per pixel): from a 100x objective with extra magnification to a
-#: 0.5x macro lens; outside, a 4.5 µm head is under a pixel or thousands of pixels long.
-MIN_UM_PER_PX, MAX_UM_PER_PX = 0.01, 100.0
-
-
-def check_um_per_px(value: float, label: str = "--um-per-px") -> float:
-    """``value`` as a float if it is a plausible scale in µm/px, else a ConfigError."""
-    if not (math.isfinite(value) and MIN_UM_PER_PX <= value <= MAX_UM_PER_PX):
-        raise ConfigError(f"{label} must be a number in [{MIN_UM_PER_PX:g}, {MAX_UM_PER_PX:g}] "
-                          f"µm/px (a sperm head is about 4.5 µm long), got {value:g}")
-    return float(value)
+from detect_track.io.meta import check_fps, check_um_per_px
 
 
 def validate(cfg: Config) -> None:
@@ -27,11 +16,10 @@ def validate(cfg: Config) -> None:
         ConfigError: On the first invalid value.
     """
     v, t, c = cfg.video, cfg.tracker, cfg.detector.classical
-    if v.fps is not None and not (0 < v.fps <= v.max_fps):
-        raise ConfigError(f"video.fps must be in (0, {v.max_fps:g}], got {v.fps:g}")
-    if v.default_fps is not None and not (0 < v.default_fps <= v.max_fps):
-        raise ConfigError(f"video.default_fps must be in (0, {v.max_fps:g}], "
-                          f"got {v.default_fps:g}")
+    if v.fps is not None:
+        check_fps(v.fps, "video.fps", v.max_fps)
+    if v.default_fps is not None:
+        check_fps(v.default_fps, "video.default_fps", v.max_fps)
     if v.um_per_px is not None:
         check_um_per_px(v.um_per_px, "video.um_per_px")
     check_um_per_px(v.default_um_per_px, "video.default_um_per_px")

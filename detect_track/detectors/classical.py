@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from detect_track.config import ClassicalConfig, Config
-from detect_track.detectors.base import register_detector
-from detect_track.types import Detections, VideoMeta
+from detect_track.detectors.base import DetectorBase, register_detector
+from detect_track.types import Detections, ImageScale
 
 _POLARITY_FRAMES = 8  # frames used to decide the polarity in "auto" mode
 _SCORE_WIDTH_SIGMA = 0.75  # confidence = logistic((snr - midpoint) / width)
@@ -56,7 +56,7 @@ def _gauss(img: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-class ClassicalDetector:
+class ClassicalDetector(DetectorBase):
     """Band-pass + threshold + local-maxima detector of sperm heads.
 
     Args:
@@ -261,5 +261,5 @@ class ClassicalDetector:
 
 
 @register_detector("classical")
-def _make_classical(cfg: Config, meta: VideoMeta) -> ClassicalDetector:
-    return ClassicalDetector(cfg.detector.classical, meta.um_per_px)
+def _make_classical(cfg: Config, scale: ImageScale) -> ClassicalDetector:
+    return ClassicalDetector(cfg.detector.classical, scale.um_per_px)

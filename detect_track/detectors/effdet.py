@@ -30,7 +30,7 @@ from detect_track.detectors.learned import (
 )
 from detect_track.errors import ConfigError
 from detect_track.ml import require, torch_threads
-from detect_track.types import Detections, VideoMeta
+from detect_track.types import Detections, ImageScale
 from detect_track.weights import resolve_weights
 
 DEFAULT_WEIGHTS = "effdet-sperm"
@@ -203,13 +203,13 @@ class EffdetDetector(LearnedDetector):
 
 
 @register_detector("effdet")
-def _make_effdet(cfg: Config, meta: VideoMeta) -> LearnedDetector:
+def _make_effdet(cfg: Config, scale: ImageScale) -> LearnedDetector:
     from detect_track.detectors.verify import with_verifier
     from detect_track.detectors.views import with_views
 
-    known = meta.um_per_px_source != "default"
+    known = scale.known
 
     def make(c: LearnedConfig) -> LearnedDetector:
-        return with_views(lambda v: EffdetDetector(v, meta.um_per_px, scale_known=known), c)
+        return with_views(lambda v: EffdetDetector(v, scale.um_per_px, scale_known=known), c)
 
-    return with_verifier(make, cfg.detector.effdet, meta.um_per_px, cfg.detector.backend)
+    return with_verifier(make, cfg.detector.effdet, scale.um_per_px, cfg.detector.backend)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from detect_track.config import LearnedConfig
+from detect_track.detectors.base import DetectorBase
 from detect_track.errors import ConfigError
 from detect_track.types import Detections
 from detect_track.weights import (  # noqa: F401 - moved there; old path kept importable
@@ -226,7 +227,7 @@ def finish(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, scale: float,
     return Detections(xyxy=xyxy, confidence=calibrate(score, operating), class_id=cls)
 
 
-class LearnedDetector:
+class LearnedDetector(DetectorBase):
     """Shared by the YOLO and EfficientDet wrappers; subclasses implement ``detect_batch``.
 
     One frame is a batch of one, and nothing is kept between frames.
@@ -235,9 +236,6 @@ class LearnedDetector:
     def detect_batch(self, frames: list[np.ndarray]) -> list[Detections]:  # pragma: no cover
         """Detect in several frames."""
         raise NotImplementedError
-
-    def reset(self) -> None:
-        """Nothing is kept between frames."""
 
     def detect(self, frame: np.ndarray) -> Detections:
         """Detect heads in one frame ``(H, W)`` or ``(H, W, 3)``; boxes in frame pixels."""

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from detect_track.config import LearnedConfig
+from detect_track.detectors.base import PostFn
 from detect_track.detectors.learned import LearnedDetector, calibrate
 from detect_track.errors import ConfigError
 from detect_track.types import Detections
@@ -153,6 +154,7 @@ class VerifiedDetector(LearnedDetector):
         self.verified_operating = verified_operating
         self.name: str = base.name  # type: ignore[attr-defined]
         self.class_names: tuple[str, ...] = base.class_names  # type: ignore[attr-defined]
+        self.weights, self.backend, self.runtime = base.weights, base.backend, base.runtime
         self._cls = self.class_names.index(VERIFIED_CLASS) if VERIFIED_CLASS in \
             self.class_names else -1
 
@@ -171,19 +173,24 @@ class VerifiedDetector(LearnedDetector):
         return [self.verify(f, d) for f, d in zip(frames, self.base.detect_batch(frames),
                                                    strict=True)]
 
-    def detect_stream(self, frames: Iterable[tuple[int, np.ndarray]], workers: int = 0
+    def detect_stream(self, frames: Iterable[tuple[int, np.ndarray]], workers: int = 0,
+                      post: PostFn | None = None
                       ) -> Iterator[tuple[int, np.ndarray, Detections]]:
         """The base detector's stream (several frames in flight where it has one), verified.
+
+        Args:
+            frames: ``(index, frame)`` pairs.
+            workers: Frames in flight (see the base detector's ``detect_stream``).
+            post: Run on each frame's verified detections.
 
         Yields:
             ``(index, frame, detections)`` in the order of ``frames``.
         """
-        stream = getattr(self.base, "detect_stream", None)
-        if stream is None:
-            for index, frame in frames:
-                yield index, frame, self.detect(frame)
-            return
-        yield from stream(frames, workers, post=self.verify)  # verified in the workers
+        def verified(frame: np.ndarray, d: Detections) -> Detections:
+            d = self.verify(frame, d)
+            return d if post is None else post(frame, d)
+
+        yield from self.base.detect_stream(frames, workers, post=verified)  # in the workers
 
     def __getattr__(self, name: str) -> Any:
         # everything else (scale, stride, backend...) is the base detector's

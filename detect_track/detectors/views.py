@@ -128,6 +128,7 @@ class ViewFusion(LearnedDetector):
         self.operating = operating
         self.name: str = base.name  # type: ignore[attr-defined]
         self.class_names: tuple[str, ...] = base.class_names  # type: ignore[attr-defined]
+        self.weights, self.backend, self.runtime = base.weights, base.backend, base.runtime
 
     def detect_batch(self, frames: Iterable[np.ndarray]) -> list[Detections]:
         """Detect in several frames ``(H, W[, C])``; boxes in frame pixels."""
@@ -147,9 +148,9 @@ class ViewFusion(LearnedDetector):
         return Detections(xyxy=xyxy, confidence=calibrate(score, self.operating), class_id=cls)
 
     def __getattr__(self, name: str) -> Any:
-        # everything else (scale, stride, backend...) is the base detector's; not its
-        # detect_stream, which would bypass the views
-        if name == "detect_stream" or name == "base":
+        # everything else (scale, stride...) is the base detector's; not its detect_stream
+        # (DetectorBase's, one frame at a time through the views, is found first)
+        if name == "base":
             raise AttributeError(name)
         return getattr(self.base, name)
 

@@ -26,7 +26,7 @@ from detect_track.detectors.learned import (
 from detect_track.errors import ConfigError
 from detect_track.ml import prepare_ultralytics, torch_threads
 from detect_track.trust import require_trusted
-from detect_track.types import Detections, VideoMeta
+from detect_track.types import Detections, ImageScale
 from detect_track.weights import resolve_model, resolve_weights
 
 DEFAULT_WEIGHTS = "yolo-sperm"
@@ -86,7 +86,7 @@ class YoloDetector(LearnedDetector):
 
 
 @register_detector("yolo")
-def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
+def _make_yolo(cfg: Config, scale: ImageScale) -> LearnedDetector:
     """The torch or the ONNX Runtime YOLO, as ``detector.backend`` says.
 
     ``auto`` takes ONNX Runtime when it is installed and the weights have an ``.onnx``
@@ -97,15 +97,15 @@ def _make_yolo(cfg: Config, meta: VideoMeta) -> LearnedDetector:
     from detect_track.detectors.views import with_views
 
     yolo = cfg.detector.yolo
-    known = meta.um_per_px_source != "default"
+    known = scale.known
     path = resolve_model(yolo.weights, DEFAULT_WEIGHTS, cfg.detector.backend)
     yolo = dataclasses.replace(yolo, weights=str(path))
     if path.suffix == ".onnx":
         def make(c: LearnedConfig) -> LearnedDetector:
-            return with_views(lambda v: YoloOnnxDetector(v, meta.um_per_px, DEFAULT_WEIGHTS,
+            return with_views(lambda v: YoloOnnxDetector(v, scale.um_per_px, DEFAULT_WEIGHTS,
                                                          cfg.detector.onnx_runtime,
                                                          scale_known=known), c)
     else:
         def make(c: LearnedConfig) -> LearnedDetector:
-            return with_views(lambda v: YoloDetector(v, meta.um_per_px, scale_known=known), c)
-    return with_verifier(make, yolo, meta.um_per_px, cfg.detector.backend)
+            return with_views(lambda v: YoloDetector(v, scale.um_per_px, scale_known=known), c)
+    return with_verifier(make, yolo, scale.um_per_px, cfg.detector.backend)

@@ -18,8 +18,8 @@ Models (positions in µm, time in s, sampled at the frame times):
 All cells, debris included, share a slow common drift of the sample.
 
 The label of every life is checked against the WHO rule on its *true* kinematics
-(:func:`detect_track.kinematics.compute_kinematics` on each stretch inside the field, the
-gates of :func:`detect_track.motility.classify_motility`): parameters whose kinematics land
+(:func:`detect_track.measure.kinematics.compute_kinematics` on each stretch inside the field, the
+gates of :func:`detect_track.measure.motility.classify_motility`): parameters whose kinematics land
 near a gate are redrawn, so labels and rule agree for nearly all tracks.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from detect_track.config import MotilityConfig
-from detect_track.kinematics import compute_kinematics
+from detect_track.measure.kinematics import compute_kinematics
 
 from .config import SynthConfig
 

@@ -23,7 +23,7 @@ Output files in ``out_dir`` (each written under a temporary name, then renamed):
   heads overlap it. Debris and round cells are not in the truth.
 * ``truth_tracks.csv``: one row per track id of ``gt.txt``: the generating class
   (``motility``) and ``behaviour``, the true kinematics (computed with
-  :func:`detect_track.kinematics.kinematics_table`, window 5, on the noise-free head
+  :func:`detect_track.measure.kinematics.kinematics_table`, window 5, on the noise-free head
   centres), the class the WHO rule gives on them (``rule_motility``), and the generating
   parameters (target VAP / ALH, beat frequency, head size, defocus, ...); ``ignore`` is
   true for agglutinated heads (left out of the sample percentages by the evaluation).
@@ -64,8 +64,8 @@ import pandas as pd  # noqa: E402
 
 from detect_track.config import KinematicsConfig  # noqa: E402
 from detect_track.errors import OutputError  # noqa: E402
-from detect_track.kinematics import kinematics_table  # noqa: E402
-from detect_track.motility import classify_motility  # noqa: E402
+from detect_track.measure.kinematics import kinematics_table  # noqa: E402
+from detect_track.measure.motility import classify_motility  # noqa: E402
 
 from .config import LOOKS, SynthConfig  # noqa: E402
 from .motion import SWING, Cell, field_segments, simulate_cells  # noqa: E402

@@ -24,8 +24,8 @@ last ``max_gap_s`` of frames. A track whose together-frames cannot reach the fra
 if every partner were stronger is settled as soon as it ends; otherwise it waits until its
 partners have ended and their strength is final.
 
-:func:`detect_track.pipeline.build_trajectories` applies the same rules to a whole table
-at once; tests check that both give the same tracks.
+:func:`detect_track.tracking.trajectories.build_trajectories` applies the same rules to a
+whole table at once; tests check that both give the same tracks.
 """
 
 from __future__ import annotations
@@ -40,10 +40,41 @@ from scipy.spatial.distance import cdist
 
 from detect_track.config import TrackerConfig
 
-#: Columns of the row arrays :class:`TrackStore` returns, in order.
-ROW_FIELDS: tuple[str, ...] = ("frame", "x_px", "y_px", "w_px", "h_px", "confidence",
-                               "class_id")
 _FLUSH_ROWS = 4096  # rows buffered frame by frame before they are sorted into tracks
+
+
+@dataclass(frozen=True)
+class TrackRows:
+    """The rows of one kept track: one per detection, in frame order (equal-length arrays).
+
+    Attributes:
+        track_id: The tracker's id of the track.
+        frame: 0-based frame index ``(n,)`` int64.
+        x_px: Box centre x ``(n,)``, px.
+        y_px: Box centre y ``(n,)``, px.
+        w_px: Box width ``(n,)``, px.
+        h_px: Box height ``(n,)``, px.
+        confidence: Detector score ``(n,)``.
+        class_id: Detector class index ``(n,)`` int64.
+    """
+
+    track_id: int
+    frame: np.ndarray
+    x_px: np.ndarray
+    y_px: np.ndarray
+    w_px: np.ndarray
+    h_px: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+
+    @classmethod
+    def from_block(cls, track_id: int, block: np.ndarray) -> TrackRows:
+        """From the store's ``(n, 7)`` float block (frame, x, y, w, h, confidence, class)."""
+        return cls(int(track_id), block[:, 0].astype(np.int64), block[:, 1], block[:, 2],
+                   block[:, 3], block[:, 4], block[:, 5], block[:, 6].astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.frame)
 
 
 @dataclass(frozen=True)
@@ -84,14 +115,14 @@ class TrackStore:
         """Forget everything (new video)."""
         self._slot: dict[int, int] = {}  # alive track id -> slot in the arrays below
         self._grow(0, 64)
-        self._buffer: list[np.ndarray] = []  # (N, 8) per frame: track id + ROW_FIELDS
+        self._buffer: list[np.ndarray] = []  # (N, 8) per frame: track id + TrackRows columns
         self._buffered = 0
         self._chunks: dict[int, list[np.ndarray]] = {}  # track id -> (k, 7) row blocks
         self._ended: dict[int, _Ended] = {}  # ended, fate not settled yet
         self._strength: dict[int, tuple[float, int, int]] = {}  # final, of every ended track
         self._near: dict[int, dict[int, set[int]]] = {}  # track -> partner -> frames
         self._recent: dict[int, tuple[list[int], list[np.ndarray]]] = {}  # frame -> ids, xy
-        self._kept: list[tuple[int, np.ndarray]] = []
+        self._kept: list[TrackRows] = []
         self._dropped: list[int] = []
         self._closed: set[int] = set()
         self.n_late_rows = 0  # rows of a track that had already been settled (not expected)
@@ -287,7 +318,7 @@ class TrackStore:
                 self.n_satellites += 1
                 self._dropped.append(tid)
             elif self._passes(tr):
-                self._kept.append((tid, np.concatenate(chunks)))
+                self._kept.append(TrackRows.from_block(tid, np.concatenate(chunks)))
             else:
                 self.n_dropped += 1
                 self._dropped.append(tid)
@@ -299,12 +330,8 @@ class TrackStore:
         self._settle()
         self._recent.clear()
 
-    def pop_kept(self) -> list[tuple[int, np.ndarray]]:
-        """Tracks settled and kept since the last call: ``(track_id, rows (n, 7))``.
-
-        Rows follow ``ROW_FIELDS`` (frame, x_px, y_px, w_px, h_px, confidence, class_id),
-        one per detection, in frame order.
-        """
+    def pop_kept(self) -> list[TrackRows]:
+        """Tracks settled and kept since the last call, each with its rows in frame order."""
         out, self._kept = self._kept, []
         return out
 

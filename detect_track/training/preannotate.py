@@ -35,8 +35,8 @@ from detect_track.detectors import create_detector
 from detect_track.errors import ConfigError, InputError
 from detect_track.io.datasets import add_coco_image, write_data_yaml, write_yolo_labels
 from detect_track.io.export import atomic_write, ensure_output_dir
+from detect_track.io.meta import resolve_meta
 from detect_track.io.video import FrameSource
-from detect_track.pipeline import resolve_meta
 
 #: Splits written, in order.
 SPLITS: tuple[str, ...] = ("train", "val")

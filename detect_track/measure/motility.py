@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from detect_track.config import MotilityConfig
-from detect_track.types import MOTILITY_CLASSES
+from detect_track.config import Config, MotilityConfig
+from detect_track.measure.kinematics import kinematics_table
+from detect_track.types import MOTILITY_CLASSES, TRACK_COLUMNS, VideoMeta
 
 #: WHO grades, in summary order: a = rapid progressive, b = slow progressive,
 #: c = non-progressive, d = immotile.
@@ -30,7 +31,7 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
 
     **Rule ``progression``** (default; gates from ``cfg``, defaults in brackets), on
     ``progression_um_s`` (the median net displacement over 2 s windows per second, see
-    :mod:`detect_track.kinematics`), which the position jitter of real tracks barely moves:
+    :mod:`detect_track.measure.kinematics`), which the position jitter of real tracks barely moves:
 
     1. **progressive** if ``progression_um_s >= progressive_um_s`` [20 µm/s]: the cell
        gets somewhere, "linearly or in a large circle" (WHO);
@@ -73,7 +74,7 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
             ``vap_um_s`` (µm/s), ``str`` (ratio 0..1) and ``alh_um`` (µm), plus
             ``progression_um_s`` and ``motion_um_s`` for the rule ``progression`` (VSL
             stands in for a missing one), e.g.
-            the output of :func:`detect_track.kinematics.kinematics_table`. Not modified.
+            the output of :func:`detect_track.measure.kinematics.kinematics_table`. Not modified.
         cfg: Motility gates; None uses the defaults of ``MotilityConfig``.
 
     Returns:
@@ -136,48 +137,22 @@ def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -
     return out
 
 
-def sample_summary(tracks: pd.DataFrame) -> dict[str, int | float]:
-    """Count cells per motility class and WHO grade; percentages over the gradable cells.
+def analyse(trajectories: pd.DataFrame, meta: VideoMeta, cfg: Config) -> pd.DataFrame:
+    """Kinematics and motility class per track: the track table (``TRACK_COLUMNS``).
 
     Args:
-        tracks: Output of :func:`classify_motility` (columns ``motility`` and
-            ``who_grade``); one row per cell.
+        trajectories: The trajectory table (``TRAJECTORY_COLUMNS``; px, frames).
+        meta: The fps and µm/px to measure with.
+        cfg: Configuration (``kinematics`` and ``motility`` sections).
 
     Returns:
-        A JSON-ready dict with ``n_tracks`` (every cell), ``n_gradable`` and
-        ``n_not_gradable`` (class :data:`NOT_GRADABLE`: seen too briefly); ``n_<class>``
-        and ``pct_<class>`` for each class in ``MOTILITY_CLASSES`` (``progressive``,
-        ``non_progressive``, ``immotile``); ``n_grade_<g>`` and ``pct_grade_<g>`` for
-        grades a-d; and ``pct_motile`` (progressive + non-progressive). Percentages are
-        of the gradable cells, in 0..100, and 0.0 when no cell is gradable.
-
-    Raises:
-        ValueError: ``motility`` or ``who_grade`` is missing (run
-            :func:`classify_motility` first).
-
+        One row per track; ``morphology`` empty and ``morphology_confidence`` NaN (the
+        morphology stage fills them).
     """
-    missing = [c for c in ("motility", "who_grade") if c not in tracks.columns]
-    if missing:
-        raise ValueError(
-            f"tracks table lacks column(s) {', '.join(missing)}; run classify_motility first"
-        )
-    classes = tracks["motility"].fillna(NOT_GRADABLE).astype(str).value_counts()
-    grades = tracks["who_grade"].fillna(NOT_GRADABLE).astype(str).value_counts()
-    n_gradable = int(sum(int(classes.get(c, 0)) for c in MOTILITY_CLASSES))
-
-    def pct(count: int) -> float:
-        return 100.0 * count / n_gradable if n_gradable else 0.0
-
-    out: dict[str, int | float] = {"n_tracks": int(len(tracks)), "n_gradable": n_gradable,
-                                   "n_not_gradable": int(len(tracks)) - n_gradable}
-    for name in MOTILITY_CLASSES:
-        out[f"n_{name}"] = int(classes.get(name, 0))
-    for name in MOTILITY_CLASSES:
-        out[f"pct_{name}"] = pct(out[f"n_{name}"])  # type: ignore[arg-type]
-    for g in WHO_GRADES:
-        out[f"n_grade_{g}"] = int(grades.get(g, 0))
-    for g in WHO_GRADES:
-        out[f"pct_grade_{g}"] = pct(out[f"n_grade_{g}"])  # type: ignore[arg-type]
-    n_motile = int(out[f"n_{MOTILITY_CLASSES[0]}"]) + int(out[f"n_{MOTILITY_CLASSES[1]}"])
-    out["pct_motile"] = pct(n_motile)
-    return out
+    kin = kinematics_table(trajectories, um_per_px=meta.um_per_px, fps=meta.fps,
+                           window_frames=cfg.kinematics.smoothing_window_frames,
+                           progression_window_s=cfg.kinematics.progression_window_s)
+    tracks = classify_motility(kin, cfg.motility)
+    tracks["morphology"] = pd.Series([""] * len(tracks), index=tracks.index, dtype=object)
+    tracks["morphology_confidence"] = np.nan
+    return tracks[list(TRACK_COLUMNS)].reset_index(drop=True)

@@ -47,7 +47,7 @@ rate and ``T = (N - 1) / fps`` the track duration in seconds.
   head jittering by ``sigma`` µm adds only about ``1.8 sigma / W`` µm/s (the beat, the
   keyframe jumps of annotated tracks and detection noise average out), while VCL, VAP
   and STR on a few frames pick the jitter up in full. It is what the default WHO rule of
-  :mod:`detect_track.motility` grades on: a cell circling in a large circle progresses
+  :mod:`detect_track.measure.motility` grades on: a cell circling in a large circle progresses
   too, one beating in place or circling tightly does not.
 * **Motion** (µm/s), ``motion_um_s``: the largest of the same median net displacement
   per second over windows of ``W / 4``, ``W / 2`` and ``W`` (each at least one frame;

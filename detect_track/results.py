@@ -1,0 +1,432 @@
+"""What a run produced, and the files it is written to and read back from.
+
+:class:`Results` is what :func:`~detect_track.pipeline.run_video` and
+:func:`~detect_track.pipeline.track_detections` return; :class:`TrajectorySink` is where
+the trajectory rows go while a video runs (memory, or ``trajectories.csv`` as they come);
+:func:`write_results` writes a run's files and :func:`read_trajectories` reads the
+trajectory table back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detect_track import __version__
+from detect_track.errors import ConfigError, InputError, OutputError
+from detect_track.io.export import (
+    EXPORT_FORMATS,
+    FILE_MODE,
+    copy_file,
+    ensure_output_dir,
+    escape_formulas,
+    write_csv,
+    write_json,
+    write_mot,
+)
+from detect_track.tracking.trajectories import empty_trajectories
+from detect_track.types import TRAJECTORY_COLUMNS, VideoMeta
+
+#: The ``detector`` recorded for detections read from a table (no detector ran).
+EXTERNAL_DETECTOR = "external"
+
+
+class Results:
+    """Everything one video produced.
+
+    Args:
+        trajectories: The trajectory table, or None when it was streamed to
+            ``trajectories_path`` (then read back from there on first access).
+        tracks: One row per track (``TRACK_COLUMNS``).
+        summary: Counts, percentages, parameters used and their sources, versions (a
+            dict of the same keys is turned into a :class:`Summary`; a summary reads
+            like a dict too).
+        meta: The video's metadata as used.
+        warnings: Problems the user should know about (also in the summary).
+        crops: Aligned head crops per track id, sharpest first (video input with
+            morphology on; empty otherwise).
+        trajectories_path: The ``trajectories.csv`` the rows were streamed to, if any.
+    """
+
+    def __init__(self, trajectories: pd.DataFrame | None, tracks: pd.DataFrame,
+                 summary: Summary | Mapping[str, Any], meta: VideoMeta,
+                 warnings: list[str] | None = None,
+                 crops: dict[int, list[np.ndarray]] | None = None,
+                 trajectories_path: Path | None = None) -> None:
+        if trajectories is None and trajectories_path is None:
+            raise ValueError("Results needs the trajectory table or the file it was written to")
+        self._trajectories = trajectories
+        self.tracks = tracks
+        self.summary = summary if isinstance(summary, Summary) else Summary.from_dict(summary)
+        self.meta = meta
+        self.warnings = list(warnings or [])
+        self.crops = dict(crops or {})
+        self.trajectories_path = trajectories_path
+
+    @property
+    def trajectories(self) -> pd.DataFrame:
+        """One row per cell per frame (``TRAJECTORY_COLUMNS``), sorted by track then frame.
+
+        A streamed table is read from ``trajectories_path`` on first access (it holds
+        every row of the video: on long videos, prefer reading the file in chunks).
+        """
+        if self._trajectories is None:
+            assert self.trajectories_path is not None
+            self._trajectories = read_trajectories(self.trajectories_path)
+        return self._trajectories
+
+    @property
+    def streamed(self) -> bool:
+        """True when the trajectory rows were written to ``trajectories_path`` as they came."""
+        return self.trajectories_path is not None
+
+
+def read_trajectories(path: str | os.PathLike[str], columns: Sequence[str] | None = None
+                      ) -> pd.DataFrame:
+    """Read a ``trajectories.csv`` back with its column types, sorted by track then frame.
+
+    Args:
+        path: The file (``TRAJECTORY_COLUMNS``).
+        columns: Read only these columns (less memory on long videos); all if None. The
+            rows are sorted by ``track_id`` and ``frame`` when both are read.
+
+    Returns:
+        The trajectory table.
+    """
+    wanted = list(columns) if columns is not None else None
+    types = {"video": str, "frame": np.int64, "track_id": np.int64, "class_name": str}
+    table = pd.read_csv(path, usecols=wanted, keep_default_na=False,
+                        dtype={k: v for k, v in types.items() if wanted is None or k in wanted},
+                        na_values={"confidence": [""]})
+    for col in ("time_s", "x_px", "y_px", "x_um", "y_um", "w_px", "h_px", "confidence"):
+        if col in table:
+            table[col] = table[col].astype(np.float64)
+    if "interpolated" in table:
+        table["interpolated"] = table["interpolated"].astype(str).str.lower().eq("true")
+    if {"track_id", "frame"} <= set(table.columns):
+        table = table.sort_values(["track_id", "frame"], ignore_index=True, kind="stable")
+    return table[[c for c in TRAJECTORY_COLUMNS if c in table.columns]]
+
+
+#: Summary keys written only in some runs: the detector's backend and runtime (videos run
+#: through a detector, not ``track_detections``), the morphology model's task (morphology on).
+_OPTIONAL_KEYS = ("detector_backend", "detector_runtime", "morphology_task")
+
+
+@dataclass(eq=False)
+class Summary(Mapping[str, Any]):
+    """What ``summary.json`` holds: one sample's counts, the parameters used, provenance.
+
+    Written by :func:`write_summary` and read back by :func:`read_summary`, in the key
+    order of the fields. It is also a read-only mapping by key (``summary["fps"]``), as
+    the report, the command line and batch read it.
+
+    Attributes:
+        video: Name of the input (the ``video`` column of the tables).
+        path: Absolute path of the input.
+        n_frames: Frames decoded.
+        duration_s: ``n_frames / fps``, seconds.
+        width_px: Frame width, px (0 for detections read from a table).
+        height_px: Frame height, px (0 for detections read from a table).
+        fps: Frames per second used.
+        fps_source: Where ``fps`` came from (``cli``, ``config``, ``container``, ``default``).
+        um_per_px: Micrometres per pixel used.
+        um_per_px_source: Where ``um_per_px`` came from (``cli``, ``config``, ``default``).
+        detector: Detector name (``external`` for detections read from a table).
+        detector_weights: File name of the detector's model, or None.
+        detector_backend: The detector's inference backend, or None; not written for
+            detections read from a table.
+        detector_runtime: The runtime of that backend, or None; written with the backend.
+        tracker: Tracker name.
+        n_tracks: Tracks kept (cells).
+        n_gradable: Tracks long enough to grade.
+        n_not_gradable: Tracks seen too briefly to grade.
+        n_progressive: Progressive cells.
+        n_non_progressive: Non-progressive cells.
+        n_immotile: Immotile cells.
+        pct_progressive: Progressive cells, % of the gradable ones.
+        pct_non_progressive: Non-progressive cells, % of the gradable ones.
+        pct_immotile: Immotile cells, % of the gradable ones.
+        n_grade_a: Cells of WHO grade a.
+        n_grade_b: Cells of WHO grade b.
+        n_grade_c: Cells of WHO grade c.
+        n_grade_d: Cells of WHO grade d.
+        pct_grade_a: Grade a, % of the gradable cells.
+        pct_grade_b: Grade b, % of the gradable cells.
+        pct_grade_c: Grade c, % of the gradable cells.
+        pct_grade_d: Grade d, % of the gradable cells.
+        pct_motile: Progressive + non-progressive, % of the gradable cells.
+        n_morphology_assessed: Tracks whose head shape could be assessed.
+        pct_normal_forms: Normal heads, % of the assessed ones (None: none assessed).
+        morphology_model: File name of the morphology model, or None (morphology off).
+        morphology_task: The model's task; written only with a model.
+        cells_per_frame: Mean tracked cells per frame (interpolated positions included).
+        chamber_depth_um: Counting chamber depth, µm, or None.
+        concentration_million_per_ml: 10^6 cells per mL, or None (no depth or frame size).
+        n_detections: Tracked detections.
+        n_interpolated: Trajectory rows filled in across gaps.
+        untracked_detections_per_frame: Mean detections per frame of each class counted,
+            not tracked.
+        warnings: What the user should know.
+        elapsed_s: Wall time of the run, s.
+        timings_s: Seconds per pipeline stage.
+        config: The configuration used (nested dict).
+        versions: Versions of detect-track, Python and the libraries loaded.
+    """
+
+    video: str
+    path: str
+    n_frames: int
+    duration_s: float
+    width_px: int
+    height_px: int
+    fps: float
+    fps_source: str
+    um_per_px: float
+    um_per_px_source: str
+    detector: str
+    detector_weights: str | None
+    detector_backend: str | None
+    detector_runtime: str | None
+    tracker: str
+    n_tracks: int
+    n_gradable: int
+    n_not_gradable: int
+    n_progressive: int
+    n_non_progressive: int
+    n_immotile: int
+    pct_progressive: float
+    pct_non_progressive: float
+    pct_immotile: float
+    n_grade_a: int
+    n_grade_b: int
+    n_grade_c: int
+    n_grade_d: int
+    pct_grade_a: float
+    pct_grade_b: float
+    pct_grade_c: float
+    pct_grade_d: float
+    pct_motile: float
+    n_morphology_assessed: int
+    pct_normal_forms: float | None
+    morphology_model: str | None
+    morphology_task: str | None
+    cells_per_frame: float
+    chamber_depth_um: float | None
+    concentration_million_per_ml: float | None
+    n_detections: int
+    n_interpolated: int
+    untracked_detections_per_frame: dict[str, float]
+    warnings: list[str]
+    elapsed_s: float
+    timings_s: dict[str, float]
+    config: dict[str, Any]
+    versions: dict[str, str]
+
+    def _written(self, key: str) -> bool:
+        """Whether ``key`` is part of this summary (optional keys: only where they apply)."""
+        if key in ("detector_backend", "detector_runtime"):
+            return self.detector != EXTERNAL_DETECTOR
+        if key == "morphology_task":
+            return self.morphology_model is not None
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict, keys in field order (optional keys only where they apply)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if self._written(f.name)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Summary:
+        """A summary from its dict (as :meth:`to_dict` writes it).
+
+        Raises:
+            ValueError: A key that is not a field, or a required one missing.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = [k for k in data if k not in names]
+        missing = [n for n in names if n not in data and n not in _OPTIONAL_KEYS]
+        if unknown or missing:
+            raise ValueError(f"summary: unknown key(s) {unknown}, missing key(s) {missing}")
+        return cls(**{**dict.fromkeys(_OPTIONAL_KEYS), **data})
+
+    def __getitem__(self, key: str) -> Any:
+        if not isinstance(key, str) or key.startswith("_") or not self._written(key) or \
+                key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of detect-track, Python and the libraries loaded (the summary's ``versions``)."""
+    import sys
+
+    import cv2
+    import scipy
+
+    versions = {"detect_track": __version__, "python": platform.python_version(),
+                "numpy": np.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
+                "opencv": cv2.__version__}
+    for name in ("onnxruntime", "openvino", "torch", "ultralytics", "effdet"):  # loaded ones
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "?"))
+    return versions
+
+
+def write_summary(summary: Summary, path: str | os.PathLike[str]) -> Path:
+    """Write ``summary.json`` atomically (NaN as null).
+
+    Args:
+        summary: The summary.
+        path: The file.
+
+    Returns:
+        ``path``.
+    """
+    return write_json(summary.to_dict(), path)
+
+
+def read_summary(path: str | os.PathLike[str]) -> Summary:
+    """Read a ``summary.json`` back.
+
+    Args:
+        path: The file :func:`write_summary` wrote.
+
+    Raises:
+        InputError: The file cannot be read, is not JSON, or is not a summary.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return Summary.from_dict(data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot read {path} as a summary: {exc}") from exc
+
+
+class TrajectorySink:
+    """Where settled tracks' trajectory rows go: memory, or a CSV file written as they come.
+
+    Args:
+        path: ``trajectories.csv`` to stream to (written under a temporary name in the same
+            folder and renamed by :meth:`close`); None keeps the rows in memory.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._parts: list[pd.DataFrame] = []
+        self._tmp: Path | None = None
+        self._handle: Any = None
+        if self.path is not None:
+            import tempfile
+
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                           dir=self.path.parent)
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+            self._tmp = Path(tmp)
+            self._handle = os.fdopen(fd, "w", encoding="utf-8", errors="replace", newline="")
+            self.write(empty_trajectories())  # the header
+
+    def write(self, traj: pd.DataFrame) -> None:
+        """Add the rows of some settled tracks.
+
+        Raises:
+            OutputError: If the file cannot be written (disk full, ...).
+        """
+        if self._handle is None:
+            self._parts.append(traj)
+            return
+        try:
+            escape_formulas(traj).to_csv(self._handle, index=False,
+                                         header=self._handle.tell() == 0, float_format="%.6g")
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+    def close(self) -> pd.DataFrame | None:
+        """Finish: the table sorted by track and frame (in memory), or None (file renamed).
+
+        Raises:
+            OutputError: If the file cannot be written.
+        """
+        if self._handle is None:
+            if not self._parts:
+                return empty_trajectories()
+            return pd.concat(self._parts, ignore_index=True).sort_values(
+                ["track_id", "frame"], ignore_index=True)
+        assert self.path is not None and self._tmp is not None
+        try:
+            self._handle.close()
+            os.chmod(self._tmp, FILE_MODE)
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._handle = None
+        return None
+
+    def discard(self) -> None:
+        """Drop what was written (the run failed): no partial file is left behind."""
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+
+
+def write_results(results: Results, out_dir: str | os.PathLike[str],
+                  exports: Sequence[str] = (), save_crops: bool = False) -> dict[str, Path]:
+    """Write ``trajectories.csv``, ``tracks.csv`` and ``summary.json`` atomically.
+
+    Args:
+        results: What :func:`run_video` or :func:`track_detections` returned.
+        out_dir: Output folder (created if needed).
+        exports: Extra formats from :data:`~detect_track.io.export.EXPORT_FORMATS`:
+            ``"mot"`` writes ``mot.txt`` (MOTChallenge tracks, 1-based frames).
+        save_crops: Also write each track's head crops as ``crops/<video>_track<id>_<k>.png``.
+
+    Returns:
+        The paths written, by name.
+
+    Raises:
+        ConfigError: On an unknown export format.
+    """
+    unknown = [e for e in exports if e not in EXPORT_FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown export format '{unknown[0]}' (available: "
+                          f"{', '.join(EXPORT_FORMATS)})")
+    out = ensure_output_dir(out_dir)
+    target = out / "trajectories.csv"
+    streamed = results.trajectories_path
+    if streamed is not None and streamed.resolve() == target.resolve():
+        traj_path = target  # written while the video ran
+    elif streamed is not None:
+        traj_path = copy_file(streamed, target)
+    else:
+        traj_path = write_csv(results.trajectories, target)
+    paths = {"trajectories": traj_path, "tracks": write_csv(results.tracks, out / "tracks.csv")}
+    if "mot" in exports:
+        paths["mot"] = write_mot(results.trajectories, out / "mot.txt")
+    if save_crops:
+        from detect_track.morphology.stage import write_crops
+
+        paths["crops"] = write_crops(results.crops, out / "crops", results.summary["video"])
+    paths["summary"] = write_summary(results.summary, out / "summary.json")
+    return paths
