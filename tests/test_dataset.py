@@ -12,7 +12,7 @@ import pytest
 from detect_track.errors import ConfigError, InputError
 from detect_track.io.datasets import load_dataset
 from detect_track.synth.config import random_config
-from detect_track.synth.dataset import DatasetSpec, _augment, build_detection_dataset, harder
+from detect_track.synth.dataset import DatasetSpec, augment_tile, build_detection_dataset, harder
 from detect_track.training.data import augment, random_tile
 
 
@@ -83,7 +83,7 @@ def test_rotation_and_flip_move_boxes_with_pixels():
     labels = np.array([[40, 10, 48, 14, 0]], float)
     rng = np.random.default_rng(1)
     for _ in range(8):
-        t, lab = _augment(img, labels, rng)
+        t, lab = augment_tile(img, labels, rng)
         ys, xs = np.nonzero(t)
         np.testing.assert_allclose(lab[0, :4], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
         t2, b2 = augment(img, labels[:, :4], rng)

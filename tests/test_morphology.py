@@ -13,7 +13,7 @@ from detect_track.morphology.classifier import MorphologyClassifier
 from detect_track.morphology.cnn import HEAD_SHAPES, fit_crop, save_checkpoint
 from detect_track.morphology.data import load_image_set
 from detect_track.morphology.training import MorphTrainSettings, stratified_folds, train_classifier
-from detect_track.synth.heads import _outline, head_dataset, render_head
+from detect_track.synth.heads import head_dataset, head_outline, render_head
 
 TINY = MorphTrainSettings(epochs=2, width=4, batch=16, patience=5)
 
@@ -30,7 +30,8 @@ def test_heads_render_every_class_deterministically():
 
 def test_head_shapes_follow_their_definitions():
     rng = np.random.default_rng(0)
-    stats = {s: [_outline(s, rng)[1:] for _ in range(50)] for s in ("normal", "tapered", "small")}
+    shapes = ("normal", "tapered", "small")
+    stats = {s: [head_outline(s, rng)[1:] for _ in range(50)] for s in shapes}
     ratio = {s: np.median([L / W for L, W in v]) for s, v in stats.items()}
     length = {s: np.median([L for L, _ in v]) for s, v in stats.items()}
     assert ratio["tapered"] > 2.0 > ratio["normal"] > 1.3

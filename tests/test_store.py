@@ -140,7 +140,7 @@ def test_tracks_are_released_once_they_end_and_memory_stays_bounded():
             released.append(rows.track_id)
         most_open = max(most_open, store.n_open)
     assert most_open <= 20  # the cells in view (and those just ended), not the whole video
-    assert len(store._recent) <= bridge + 1
+    assert store.remembered_frames <= bridge + 1
     assert len(released) == 990  # all but the last 10, which end with the video
     store.finish()
     assert len(store.pop_kept()) == 10

@@ -71,10 +71,10 @@ def test_effdet_trains_one_epoch_via_cli_and_loads(tiny_dataset: Path, tmp_path:
     import torch
 
     from detect_track.errors import ConfigError
-    from detect_track.training.effdet import _load_init
+    from detect_track.training.effdet import load_init_weights
 
     with pytest.raises(ConfigError, match="does not fit"):
-        _load_init(torch.nn.Linear(2, 2), str(best), "other.yaml", None)
+        load_init_weights(torch.nn.Linear(2, 2), str(best), "other.yaml", None)
 
 
 def test_train_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

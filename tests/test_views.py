@@ -7,7 +7,7 @@ import pytest
 
 from detect_track.config import load_config
 from detect_track.detectors import create_detector
-from detect_track.detectors.views import _VIEWS, fuse_views, unview_boxes, view_image
+from detect_track.detectors.views import VIEWS, fuse_views, unview_boxes, view_image
 from detect_track.errors import ConfigError
 from detect_track.types import VideoMeta
 
@@ -20,7 +20,7 @@ def _bbox(mask: np.ndarray) -> np.ndarray:
     return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], float)
 
 
-@pytest.mark.parametrize("view", _VIEWS, ids=[str(v) for v in _VIEWS])
+@pytest.mark.parametrize("view", VIEWS, ids=[str(v) for v in VIEWS])
 def test_boxes_found_in_a_view_map_back_exactly(view: tuple[bool, bool, bool]):
     image = np.zeros((48, 64), np.uint8)
     image[5:9, 40:51] = 255  # an off-centre 11 x 4 px rectangle

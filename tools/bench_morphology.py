@@ -31,15 +31,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from detect_track.morphology.classifier import (  # noqa: E402
-    HEAD_SHAPES,
-    MorphologyClassifier,
+from detect_track.morphology.classifier import MorphologyClassifier  # noqa: E402
+from detect_track.morphology.cnn import HEAD_SHAPES, save_checkpoint  # noqa: E402
+from detect_track.morphology.data import load_image_set  # noqa: E402
+from detect_track.morphology.training import (  # noqa: E402
     MorphTrainSettings,
-    save_checkpoint,
     train_classifier,
     transfer_settings,
 )
-from detect_track.morphology.data import load_image_set  # noqa: E402
 from detect_track.synth.heads import head_dataset  # noqa: E402
 
 MHSMA = ROOT.parent / "shared" / "data" / "mhsma"

@@ -40,13 +40,9 @@ from train_smear_detectors import ensure_dataset  # noqa: E402
 
 from detect_track.detectors.reclassify import CELL_TASK, cut_colour  # noqa: E402
 from detect_track.io.datasets import load_dataset  # noqa: E402
-from detect_track.morphology.classifier import (  # noqa: E402
-    MorphologyClassifier,
-    MorphTrainSettings,
-    export_onnx,
-    save_checkpoint,
-    train_classifier,
-)
+from detect_track.morphology.classifier import MorphologyClassifier, export_onnx  # noqa: E402
+from detect_track.morphology.cnn import save_checkpoint  # noqa: E402
+from detect_track.morphology.training import MorphTrainSettings, train_classifier  # noqa: E402
 
 CLASSES = ("elongated_spermatid", "immature_sperm", "mature_sperm")
 CROP_UM = 17.6  # µm: a head, its droplet and neck, and some context (32 px at 0.55 µm/px)

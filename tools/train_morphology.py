@@ -17,12 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from detect_track.morphology.classifier import (  # noqa: E402
-    HEAD_SHAPES,
-    MorphTrainSettings,
-    save_checkpoint,
-    train_classifier,
-)
+from detect_track.morphology.cnn import HEAD_SHAPES, save_checkpoint  # noqa: E402
+from detect_track.morphology.training import MorphTrainSettings, train_classifier  # noqa: E402
 from detect_track.synth.heads import head_dataset  # noqa: E402
 
 TRAIN_SEED = 1

@@ -49,12 +49,9 @@ from detect_track.detectors.verify import (  # noqa: E402
 )
 from detect_track.eval.boxes import BoxSet, box_iou  # noqa: E402
 from detect_track.io.datasets import Sample, load_dataset  # noqa: E402
-from detect_track.morphology.classifier import (  # noqa: E402
-    MorphTrainSettings,
-    export_onnx,
-    save_checkpoint,
-    train_classifier,
-)
+from detect_track.morphology.classifier import export_onnx  # noqa: E402
+from detect_track.morphology.cnn import save_checkpoint  # noqa: E402
+from detect_track.morphology.training import MorphTrainSettings, train_classifier  # noqa: E402
 from detect_track.training.calibration import best_threshold  # noqa: E402
 from detect_track.types import VideoMeta  # noqa: E402
 

@@ -29,12 +29,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from detect_track.detectors.tail_map import UM_PER_PX as WORK_UM_PER_PX  # noqa: E402
+from detect_track.detectors.tail_map import standardise  # noqa: E402
 from detect_track.training.sperm_parsing import UM_PER_PX  # noqa: E402
-from detect_track.training.tail_map import UM_PER_PX as WORK_UM_PER_PX  # noqa: E402
 from detect_track.training.tail_map import (  # noqa: E402
     TailMapTrainSettings,
     export_tail_map,
-    standardise,
     tail_target,
     train_tail_map,
 )

@@ -59,15 +59,14 @@ def train(args: argparse.Namespace) -> int:
     """``morphology train``: fit a classifier (optionally cross-validated) and save it."""
     import numpy as np
 
-    from detect_track.morphology.classifier import (
-        TASKS,
+    from detect_track.morphology.classifier import cross_validate
+    from detect_track.morphology.cnn import TASKS, save_checkpoint
+    from detect_track.morphology.data import load_image_set
+    from detect_track.morphology.training import (
         MorphTrainSettings,
-        cross_validate,
-        save_checkpoint,
         train_classifier,
         transfer_settings,
     )
-    from detect_track.morphology.data import load_image_set
 
     say = logger(args.quiet)
     if args.task not in TASKS:

@@ -16,13 +16,6 @@ from detect_track.config import LearnedConfig
 from detect_track.detectors.base import DetectorBase
 from detect_track.errors import ConfigError
 from detect_track.types import Detections
-from detect_track.weights import (  # noqa: F401 - moved there; old path kept importable
-    BACKENDS,
-    WEIGHTS_DIR,
-    resolve_model,
-    resolve_weights,
-    weights_dirs,
-)
 
 
 def magnification_scale(um_per_px: float, cfg: LearnedConfig) -> float:

@@ -35,7 +35,7 @@ VIEW_COUNTS = (1, 4, 8)
 FUSE_IOU = 0.55
 
 # (flip x, flip y, transpose), applied in this order to the image
-_VIEWS = ((False, False, False), (True, False, False), (False, True, False), (True, True, False),
+VIEWS = ((False, False, False), (True, False, False), (False, True, False), (True, True, False),
           (False, False, True), (True, False, True), (False, True, True), (True, True, True))
 
 
@@ -124,7 +124,7 @@ class ViewFusion(LearnedDetector):
 
     def __init__(self, base: LearnedDetector, n_views: int, operating: float) -> None:
         self.base = base
-        self.views = _VIEWS[:n_views]
+        self.views = VIEWS[:n_views]
         self.operating = operating
         self.name: str = base.name  # type: ignore[attr-defined]
         self.class_names: tuple[str, ...] = base.class_names  # type: ignore[attr-defined]

@@ -28,27 +28,20 @@ import numpy as np
 
 from detect_track.errors import ConfigError
 from detect_track.ml import require, torch_threads, write_onnx
-from detect_track.morphology.cnn import (  # noqa: F401 - also importable from here
+from detect_track.morphology.cnn import (
     CHECKPOINT_FORMAT,
-    HEAD_SHAPES,
     IMAGES_PER_CALL,
-    PARTS,
-    TASKS,
     TTA_VIEWS,
     build_net,
-    fit_crop,
     save_checkpoint,
     stack_crops,
     tta_logits,
 )
-from detect_track.morphology.training import (  # noqa: F401 - also importable from here
-    TRANSFER_LR,
-    TRANSFER_PATIENCE,
+from detect_track.morphology.training import (
     LogFn,
     MorphTrainSettings,
     stratified_folds,
     train_classifier,
-    transfer_settings,
 )
 
 

@@ -189,8 +189,8 @@ def _tile_labels(boxes: np.ndarray, x0: int, y0: int, size: int,
     return np.column_stack([c, boxes[:, 4]])[keep]
 
 
-def _augment(tile: np.ndarray, labels: np.ndarray, rng: np.random.Generator
-             ) -> tuple[np.ndarray, np.ndarray]:
+def augment_tile(tile: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Random 90° rotation and flip of a square tile and its boxes ``(N, 5)``."""
     k = int(rng.integers(0, 4))
     tile, boxes = rotate_flip(tile, labels[:, :4], k, bool(rng.random() < 0.5))
@@ -267,7 +267,7 @@ def build_detection_dataset(
                     tile[:crop.shape[0], :crop.shape[1]] = crop
                     labels = _tile_labels(boxes.get(f, np.zeros((0, 5))), x0, y0, size,
                                           spec.min_visible)
-                    tile, labels = _augment(tile, labels, rng)
+                    tile, labels = augment_tile(tile, labels, rng)
                     name = f"v{i:05d}_f{f:03d}_t{t}"
                     _write_tile(out, split, name, tile, labels, coco[split], size)
             if progress is not None:

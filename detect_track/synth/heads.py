@@ -29,14 +29,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detect_track.morphology.classifier import HEAD_SHAPES
+from detect_track.morphology.cnn import HEAD_SHAPES
 
 #: Pixels per µm of the crops (MHSMA-like: a normal head is ~ 20-30 px long).
 PX_PER_UM = 6.0
 _SS = 4  # supersampling of the outline
 
 
-def _outline(shape: str, rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
+def head_outline(shape: str, rng: np.random.Generator) -> tuple[np.ndarray, float, float]:
     """Head outline in µm, long axis along x, front (acrosome) at +x; returns (P, 2), L, W."""
     if shape == "tapered":
         length = rng.uniform(4.8, 6.2)
@@ -83,7 +83,7 @@ def render_head(shape: str, rng: np.random.Generator, size: int = 64) -> np.ndar
     """Render one crop of the given class.
 
     Args:
-        shape: One of :data:`~detect_track.morphology.classifier.HEAD_SHAPES`.
+        shape: One of :data:`~detect_track.morphology.cnn.HEAD_SHAPES`.
         rng: Random generator (everything is drawn from it).
         size: Crop side in pixels.
 
@@ -94,7 +94,7 @@ def render_head(shape: str, rng: np.random.Generator, size: int = 64) -> np.ndar
         raise ValueError(f"unknown head shape '{shape}'")
     base = shape if shape != "not_assessable" else str(
         rng.choice(["normal", "tapered", "pyriform", "amorphous", "small"]))
-    pts, length, width = _outline(base, rng)
+    pts, length, width = head_outline(base, rng)
     scale = PX_PER_UM * rng.uniform(0.9, 1.1)
     ang = rng.uniform(0, 2 * math.pi)
     rot = np.array([[math.cos(ang), -math.sin(ang)], [math.sin(ang), math.cos(ang)]])

@@ -330,6 +330,11 @@ class TrackStore:
         self._settle()
         self._recent.clear()
 
+    @property
+    def remembered_frames(self) -> int:
+        """How many recent frames the store keeps for bridging (bounded by the bridge gap)."""
+        return len(self._recent)
+
     def pop_kept(self) -> list[TrackRows]:
         """Tracks settled and kept since the last call, each with its rows in frame order."""
         out, self._kept = self._kept, []

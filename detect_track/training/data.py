@@ -9,20 +9,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from detect_track.io.datasets import (  # noqa: F401 - old path of the dataset formats
-    IMAGE_SUFFIXES,
-    Sample,
-    add_coco_image,
-    load_coco,
-    load_dataset,
-    load_yolo,
-    needs_tiling,
+from detect_track.io.datasets import (
     rotate_flip,
-    tile_yolo_dataset,
     window_boxes,
-    write_data_yaml,
-    write_yolo_dataset,
-    write_yolo_labels,
 )
 
 

@@ -137,7 +137,7 @@ def train_effdet(data: str | Path, out_dir: str | Path,
     size = settings.imgsz
     bench = build_model(arch, (size, size), "train")
     if settings.init_weights:
-        _load_init(bench.model, settings.init_weights, settings.arch_yaml, log)
+        load_init_weights(bench.model, settings.init_weights, settings.arch_yaml, log)
     bench = bench.to(settings.device)
     opt = torch.optim.AdamW(bench.parameters(), lr=settings.lr,
                             weight_decay=settings.weight_decay)
@@ -195,8 +195,8 @@ def train_effdet(data: str | Path, out_dir: str | Path,
     return out / "best.pt"
 
 
-def _load_init(model: object, path: str, arch_yaml: str,
-               log: Callable[[str], None] | None) -> None:
+def load_init_weights(model: object, path: str, arch_yaml: str,
+                      log: Callable[[str], None] | None) -> None:
     """Load the tensors of checkpoint ``path`` that fit ``model`` (names and shapes)."""
     from detect_track.detectors.effdet import read_checkpoint
 

@@ -92,7 +92,7 @@ def export_onnx(weights: str | os.PathLike[str], out: str | os.PathLike[str] | N
     except Exception as exc:  # noqa: BLE001 - unreadable checkpoint
         raise ConfigError(f"{path} is not a readable model file ({type(exc).__name__})") from None
     from detect_track.detectors.effdet import CHECKPOINT_FORMAT as EFFDET_FORMAT
-    from detect_track.morphology.classifier import CHECKPOINT_FORMAT as MORPHOLOGY_FORMAT
+    from detect_track.morphology.cnn import CHECKPOINT_FORMAT as MORPHOLOGY_FORMAT
 
     kind = ckpt.get("format") if isinstance(ckpt, dict) else None
     if kind == MORPHOLOGY_FORMAT:

@@ -23,13 +23,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from detect_track.detectors.tail_map import (  # noqa: F401 - the model's input contract
-    BACKGROUND_PX,
+from detect_track.detectors.tail_map import (
     FORMAT,
     MULTIPLE,
     UM_PER_PX,
     pad_input,
-    standardise,
 )
 from detect_track.ml import require, torch_threads, write_onnx
 
