@@ -233,6 +233,7 @@ def test_cli_batch_exit_status_and_kill_minus_9(archive: Path, tmp_path: Path):
     assert not list(out.glob("**/*.tmp*"))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_identical_results(archive: Path, tmp_path: Path):
     items = [i for i in discover(archive) if i.rel in ("day1/a", "day2/frames", "day2/empty")]
     local = run_batch(items, tmp_path / "local", _spec(), workers=2)

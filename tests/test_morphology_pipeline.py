@@ -46,6 +46,7 @@ def test_morphology_can_be_turned_off():
     assert res.summary["morphology_model"] is None and res.summary["pct_normal_forms"] is None
 
 
+@pytest.mark.slow
 def test_cli_save_crops_and_no_morphology(tmp_path: Path):
     out = tmp_path / "a"
     assert main([str(VIDEO), "--um-per-px", "0.7", "--detector", "classical", "--out",
@@ -61,6 +62,7 @@ def test_cli_save_crops_and_no_morphology(tmp_path: Path):
     assert pd.read_csv(out2 / "tracks.csv")["morphology"].isna().all()  # empty cells
 
 
+@pytest.mark.slow
 def test_track_calls_are_the_mean_of_their_crops_probabilities():
     """The stage classifies a batch of tracks in one model call; each call must still be
     the mean of that track's own crops (``tta_views`` rotations each)."""

@@ -100,6 +100,7 @@ def test_backend_choice_and_missing_export(tmp_path: Path):
         load_config(None, {"detector.backend": "tensorrt"})
 
 
+@pytest.mark.slow
 def test_export_reproduces_a_working_model(tmp_path: Path):
     from detect_track.training.export import export_onnx
 
@@ -126,6 +127,7 @@ sys.meta_path.insert(0, Block())
 """
 
 
+@pytest.mark.slow
 def test_onnx_pipeline_runs_without_torch(tmp_path: Path):
     out = tmp_path / "res"
     code = BLOCK_TORCH + f"""

@@ -81,6 +81,7 @@ def test_one_frame_source_exports_train_only(tmp_path: Path):
     assert not list((tmp_path / "o" / "images" / "val").glob("*.png"))
 
 
+@pytest.mark.slow
 def test_the_fine_tune_loop_runs_from_an_export(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch):

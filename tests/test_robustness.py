@@ -385,6 +385,7 @@ def test_absurd_numbers_in_settings_are_refused(key: str):
         load_config(None, {key: "1.0e+300"})
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_parallel_batch_promptly(tmp_path: Path):
     archive = tmp_path / "archive"
     archive.mkdir()

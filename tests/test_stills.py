@@ -115,6 +115,7 @@ def test_whole_cells_carry_the_call_of_the_head_inside_them():
 SAMPLES = Path(__file__).resolve().parent.parent / "datasets" / "samples"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("detector", ["effdet", "yolo"])
 def test_testicular_preset_locates_and_counts_six_cell_types(tmp_path: Path, detector: str):
     from detect_track.synth.smears import SMEAR_CLASSES

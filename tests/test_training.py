@@ -25,6 +25,7 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_detection_dataset(out, spec)
 
 
+@pytest.mark.slow
 def test_yolo_trains_one_epoch_and_loads(tiny_dataset: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch):
     from detect_track.detectors.yolo import YoloDetector
@@ -41,6 +42,7 @@ def test_yolo_trains_one_epoch_and_loads(tiny_dataset: Path, tmp_path: Path,
     assert len(det.detect(np.full((96, 96), 100, np.uint8))) >= 0
 
 
+@pytest.mark.slow
 def test_effdet_trains_one_epoch_via_cli_and_loads(tiny_dataset: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]):
     from detect_track.detectors.effdet import EffdetDetector

@@ -6,7 +6,6 @@ Each table is written as CSV and, when pyarrow is installed, as Parquet; the bat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,9 @@ from typing import Any
 import pandas as pd
 
 from detect_track.batch.jobs import LOG_COLUMNS
+from detect_track.errors import InputError
 from detect_track.io.export import atomic_write, write_csv
+from detect_track.results import read_summary
 
 #: File names of the combined outputs in the batch folder.
 BATCH_LOG = "batch_log.csv"
@@ -63,9 +64,9 @@ def combine(out: Path, records: Sequence[dict[str, Any]], report: bool = True
         folder = out / rec["output"]
         if rec["status"] in ("ok", "skipped"):
             try:
-                summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+                summary = read_summary(folder / "summary.json")
                 t = pd.read_csv(folder / "tracks.csv")
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, InputError) as exc:
                 row.update(status="failed", error=f"outputs unreadable: {exc}")
             else:
                 row.update(_flat_summary(summary))
