@@ -82,3 +82,9 @@ def test_accurate_preset_enlarges_frames_and_keeps_the_rest():
     # it is the simulation preset with enlarged frames
     sim = load_config("sperm-sim").detector.yolo
     assert dataclasses.replace(cfg.detector.yolo, max_um_per_px=1.2) == sim
+
+
+@pytest.mark.parametrize("key", ["video.max_fps", "tracker.max_speed_um_s", "morphology.enabled"])
+def test_null_for_a_setting_that_needs_a_value_is_one_clear_error(key):
+    with pytest.raises(ConfigError, match="cannot be null"):
+        load_config(None, {key: "null"})

@@ -99,6 +99,9 @@ def coerce_value(value: Any, current: Any, key: str) -> Any:
             value = load_yaml(value, f"config key '{key}'")
         except ConfigError:
             raise ConfigError(f"config key '{key}': cannot parse {value[:80]!r}") from None
+    if value is None and isinstance(current, (int, float)):  # bool is an int too
+        raise ConfigError(f"config key '{key}' cannot be null: it expects "
+                          f"{'true or false' if isinstance(current, bool) else 'a number'}")
     if current is None or value is None:
         if value is not None and not isinstance(value, (int, float)):
             raise ConfigError(f"config key '{key}' expects a number, got {value!r}")
