@@ -506,7 +506,7 @@ def _synth_parser() -> argparse.ArgumentParser:
                 "motility class per cell) and truth.json.",
                 epilog="Any other simulator setting can be given as KEY=VALUE, e.g. "
                 "n_debris=30 look=phase_dark.\nexample: detect-track synth sim/ --seed 3 "
-                "--duration-s 10 --n-cells 50")
+                "--duration-s 10 --n-cells 50\n         detect-track synth sim/ --preset visem")
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the video and truth into")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="simulator settings")
     p.add_argument("--seed", type=int, help="random seed (same seed, same video)")
@@ -518,6 +518,9 @@ def _synth_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, dest="height_px", help="frame height in px")
     p.add_argument("--random", action="store_true",
                    help="draw all conditions at random from the seed (wide variation)")
+    p.add_argument("--preset", metavar="NAME",
+                   help="start from a preset fitted to real footage: visem (VISEM-Tracking "
+                   "look and motion, 0.5 um/px, 49 fps)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -550,13 +553,19 @@ def cmd_synth(argv: Sequence[str]) -> int:
     args = parser.parse_intermixed_args(argv)
     from detect_track.config import parse_overrides
     from detect_track.synth import SynthConfig, random_config, simulate
+    from detect_track.synth.config import preset_config
 
     values: dict[str, Any] = parse_overrides(args.overrides)
     for key in ("duration_s", "fps", "um_per_px", "n_cells", "width_px", "height_px"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     seed = args.seed if args.seed is not None else 0
-    base = random_config(seed) if args.random else SynthConfig(seed=seed)
+    if args.preset and args.random:
+        raise ConfigError("synth: --preset and --random exclude each other")
+    if args.preset:
+        base = preset_config(args.preset, seed=seed)
+    else:
+        base = random_config(seed) if args.random else SynthConfig(seed=seed)
     cfg = synth_config_from(base, values)
     from detect_track.io.detections import MAX_FRAMES
     from detect_track.io.video import DEFAULT_MAX_PIXELS
@@ -702,6 +711,11 @@ def cmd_train(argv: Sequence[str]) -> int:
                    help="fraction of the training images (smoke runs)")
     p.add_argument("--n-videos", type=int, help="dataset: simulated clips (default 400)")
     p.add_argument("--tile-px", type=int, help="dataset: tile side in px (default 320)")
+    p.add_argument("--preset", metavar="NAME",
+                   help="dataset: draw the clips from a simulator preset fitted to real "
+                   "footage (visem) instead of the widely varied random looks")
+    p.add_argument("--preset-fraction", type=_float_arg("--preset-fraction"),
+                   help="dataset: fraction of clips from --preset (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     _trust_option(p)
     args = p.parse_args(argv)
@@ -711,7 +725,9 @@ def cmd_train(argv: Sequence[str]) -> int:
         from detect_track.synth.dataset import DatasetSpec, build_detection_dataset
 
         spec_values = {k: v for k, v in (("n_videos", args.n_videos), ("seed", args.seed),
-                                         ("tile_px", args.tile_px)) if v is not None}
+                                         ("tile_px", args.tile_px), ("preset", args.preset),
+                                         ("preset_fraction", args.preset_fraction))
+                       if v is not None}
         try:
             spec = DatasetSpec(**spec_values)
         except TypeError as exc:  # pragma: no cover - argparse guards the names

@@ -261,8 +261,31 @@ class Renderer:
         for _ in range(int(rng.integers(0, 6))):  # hot / dead pixels
             obj[int(rng.integers(0, h)), int(rng.integers(0, w))] += rng.uniform(-0.4, 0.6)
         column = rng.normal(0, 0.002, w).astype(np.float32)
+        if cfg.n_specks > 0:
+            obj += self._specks(np.random.default_rng(rng.integers(0, 2 ** 63)))
         bg = self.style.background * np.clip(field, 0.1, None) * (1 + tex + obj + column)
         return bg.astype(np.float32)
+
+    def _specks(self, rng: np.random.Generator) -> np.ndarray:
+        """Static debris specks (``n_specks``): small blobs with a phase halo, relative."""
+        cfg, h, w, ppu = self.cfg, self.h, self.w, self.px_per_um
+        layer = np.zeros((h, w), np.float32)
+        pol = self.style.polarity
+        for _ in range(cfg.n_specks):
+            rad = 0.5 * cfg.speck_size_um * math.exp(rng.normal(0, 0.35)) * ppu
+            s1, s2, cf, _ = self._optics(float(rng.normal(0, 1.0)))
+            half = int(math.ceil(rad * 1.3 + 3 * s2 + 1))
+            yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
+            a = max(0.35, rad)
+            m, _, _ = _ellipse_cover(xx, yy, rng.uniform(0, 3.14), a,
+                                     max(0.35, a * rng.uniform(0.6, 1.0)))
+            sign = -pol if rng.random() < cfg.speck_dark_frac else pol
+            c = cfg.speck_contrast * math.exp(rng.normal(0, 0.4)) * cf
+            # the density is normalised to a unit-area blob so contrast reads as peak contrast
+            peak = float(cv2.GaussianBlur(m, (0, 0), s1).max())
+            patch = _dog(m / max(peak, 1e-3), s1, s2, sign * c, cfg.speck_halo)
+            _stamp(layer, patch, rng.uniform(0, w), rng.uniform(0, h))
+        return layer
 
     def _flicker(self, rng: np.random.Generator) -> np.ndarray:
         n = self.cfg.n_frames
@@ -364,7 +387,9 @@ class Renderer:
         vx, vy = (cell.xy[k1] - cell.xy[k0]) * self.px_per_um / max(k1 - k0, 1)
         smear = self.cfg.exposure_frac * math.hypot(vx, vy)
         n_sub = 1 if smear < 0.35 else min(8, int(math.ceil(smear / 0.35)) + 1)
-        half = int(math.ceil(a * 1.25 + 3 * s2 + 1 + smear / 2))
+        s_glow = math.hypot(s1, self.cfg.glow_width_um * self.px_per_um)
+        reach = max(s2, s_glow) if self.cfg.glow > 0 else s2
+        half = int(math.ceil(a * 1.25 + 3 * reach + 1 + smear / 2))
         ix, iy = int(round(x)), int(round(y))
         if ix + half < 0 or iy + half < 0 or ix - half >= self.w or iy - half >= self.h:
             return
@@ -383,6 +408,9 @@ class Renderer:
         edge_on = 1 + 0.25 * (1 - (b * 2 / self.px_per_um) / max(lk.width_um, 1e-6))
         c = self.style.polarity * self.style.head_contrast * lk.contrast * cf * edge_on
         patch = _dog(m, s1, s2, c, halo)
+        if self.cfg.glow > 0:
+            patch += (c * self.cfg.glow) * cv2.GaussianBlur(m, (0, 0), s_glow,
+                                                            borderType=cv2.BORDER_CONSTANT)
         _add(obj, patch, iy - half, ix - half)
 
     def _tails(self, cells: list[Cell], frame: int) -> np.ndarray | None:
@@ -401,7 +429,7 @@ class Renderer:
         ds = 0.45 / ppu  # µm between samples (< 0.5 px)
         line = math.sqrt(2 * math.pi) * self.tail_s1 * ds * ppu
         base_c = (self.style.polarity * self.style.head_contrast * self.cfg.flagellum_contrast
-                  * self.style.tail_factor)
+                  * self.style.tail_factor * self.cfg.tail_sign)
         n = len(cells)
         par = np.empty((n, 16))
         for i, cell in enumerate(cells):
