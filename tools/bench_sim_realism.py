@@ -76,8 +76,10 @@ START: dict[str, object] = {
     "height_px": 480, "background_level": 90.0, "head_contrast": 1.0, "halo_strength": 0.3,
     "halo_width_um": 1.0, "glow": 0.3, "glow_width_um": 2.5, "head_scale": 0.8,
     "tail_sign": -1.0, "flagellum_contrast": 0.25, "n_specks": 300, "speck_size_um": 1.5,
-    "speck_contrast": 0.3, "speck_dark_frac": 0.85, "speck_halo": 0.6, "n_debris": 40,
-    "texture": 0.02, "noise_std": 2.0, "jpeg_quality": 70, "illumination": 0.05,
+    "speck_contrast": 0.3, "speck_dark_frac": 0.85, "speck_halo": 0.6, "n_debris": 10,
+    "debris_contrast": 0.3, "debris_dark_frac": 0.8, "n_round_cells": 1,
+    "texture": 0.01, "grain": 0.01, "noise_std": 1.0, "shot_noise": 0.0, "jpeg_quality": 70,
+    "illumination": 0.05,
     "vignetting": 0.05, "n_cells": 60, "frac_progressive": 0.5, "frac_non_progressive": 0.2,
     "speed_scale": 1.0,
 }
@@ -95,6 +97,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("psd_2", "background log10 power 0.12-0.25 c/px"),
     ("psd_3", "background log10 power 0.25-0.5 c/px"),
     ("noise", "temporal noise (relative std)"),
+    ("bg_iqr", "background interquartile range (relative)"),
     ("dark_per_kpx2", "dark blobs per 1000 px²"), ("dark_contrast", "dark blob contrast"),
     ("dark_size", "dark blob diameter (px)"),
     ("bright_per_kpx2", "bright non-head blobs per 1000 px²"),
@@ -257,9 +260,10 @@ def fit_look(real: dict[str, float], base: dict[str, object], rounds: int, log: 
 
     for r in range(rounds):
         sim, _ = measure(_clips(par, (1,)))
-        err = {k: sim[k] - real[k] for k in ("head_peak", "profile_r6", "head_size_px",
-                                             "tail_contrast", "dark_per_kpx2", "noise",
-                                             "blockiness", "psd_0", "background")}
+        err = {k: sim[k] - real[k] for k in ("head_peak", "profile_r6", "profile_r9",
+                                             "head_size_px", "tail_contrast",
+                                             "dark_per_kpx2", "bright_per_kpx2", "noise",
+                                             "blockiness", "bg_iqr", "psd_3", "background")}
         log.append(f"round {r}: " + ", ".join(f"{k} {v:+.3g}" for k, v in err.items()))
         par["background_level"] = float(par["background_level"] * ratio("background"))
         par["head_contrast"] = float(par["head_contrast"] * ratio("head_peak", off=1.0))
@@ -267,16 +271,29 @@ def fit_look(real: dict[str, float], base: dict[str, object], rounds: int, log: 
                                           0.3, 2.0))
         # the glow is fitted additively: it starts where a dark phase halo may still win
         par["glow"] = float(np.clip(par["glow"] + 1.5 * (real["profile_r6"] - sim["profile_r6"]),
-                                    0.0, 3.0))
+                                    0.0, 8.0))
         par["flagellum_contrast"] = float(np.clip(
             par["flagellum_contrast"] * ratio("tail_contrast"), 0.02, 2.0))
-        par["n_specks"] = int(np.clip(round(par["n_specks"] * ratio("dark_per_kpx2")), 0, 3000))
+        # dark and bright specks are counted apart: their numbers follow the dark and the
+        # bright non-head blob densities (the larger debris stay few, see START)
+        n_dark = par["n_specks"] * par["speck_dark_frac"] * ratio("dark_per_kpx2")
+        n_bright = par["n_specks"] * (1 - par["speck_dark_frac"]) * ratio("bright_per_kpx2")
+        par["n_specks"] = int(np.clip(round(n_dark + n_bright), 0, 3000))
+        par["speck_dark_frac"] = float(n_dark / max(n_dark + n_bright, 1e-9))
         par["speck_contrast"] = float(par["speck_contrast"] * ratio("dark_contrast", 0.7, 1.4))
         par["speck_size_um"] = float(par["speck_size_um"] * ratio("dark_size", 0.7, 1.4))
-        par["n_debris"] = int(np.clip(round(par["n_debris"] * ratio("bright_per_kpx2")), 0, 400))
-        par["noise_std"] = float(par["noise_std"] * ratio("noise"))
-        par["texture"] = float(np.clip(par["texture"] * 10 ** np.clip(
-            (real["psd_0"] - sim["psd_0"]) / 2, -0.3, 0.3), 0.0, 0.2))
+        # temporal noise: the read noise (the shot-like term is off, START)
+        par["noise_std"] = float(np.clip(par["noise_std"] * ratio("noise"), 0.1, 10.0))
+        # the smooth static texture sets the spread of the background grey levels; the
+        # fine grain sets the finest band of its power spectrum (2-4 px)
+        par["texture"] = float(np.clip(par["texture"] * ratio("bg_iqr", 0.7, 1.4), 0.0, 0.2))
+        par["grain"] = float(np.clip(par["grain"] * 10 ** np.clip(
+            (real["psd_3"] - sim["psd_3"]) / 2, -0.2, 0.2), 0.0, 0.2))
+        # the glow's reach: its width follows the ratio of the profile at 9 px and at 6 px
+        wide = (real["profile_r9"] - 1) / max(real["profile_r6"] - 1, 1e-3)
+        wide_sim = (sim["profile_r9"] - 1) / max(sim["profile_r6"] - 1, 1e-3)
+        par["glow_width_um"] = float(np.clip(par["glow_width_um"] * np.clip(
+            wide / max(wide_sim, 1e-3), 0.8, 1.25), 0.5, 8.0))
         par["jpeg_quality"] = int(np.clip(round(par["jpeg_quality"]
                                                 - 60 * (real["blockiness"] - sim["blockiness"])),
                                           15, 95))

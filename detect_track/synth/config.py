@@ -88,6 +88,9 @@ class SynthConfig:
     speck_contrast: float = 0.3  # median speck contrast (relative; log-normal spread 0.4)
     speck_dark_frac: float = 0.8  # fraction of specks darker than the background
     speck_halo: float = 0.6  # opposite-sign halo weight of the specks
+    grain: float = 0.0  # static fine background grain (relative std, ~1 px), e.g. VISEM
+    debris_contrast: float = -1.0  # median debris contrast (relative); < 0 = the head's
+    debris_dark_frac: float = 0.4  # fraction of debris of the opposite polarity to heads
     video_format: str = "avi"  # "avi" (MJPG) | "mp4" (mp4v) | "png" (folder, lossless)
     seed: int = 0  # random seed: same seed and settings, same video and truth
 
@@ -122,6 +125,8 @@ class SynthConfig:
             (self.flicker >= 0 and self.texture >= 0 and self.flagellum_contrast >= 0
              and self.head_size_jitter >= 0, "flicker, texture, contrasts must be >= 0"),
             (0.2 <= self.head_scale <= 5.0, "head_scale must be in [0.2, 5]"),
+            (0 <= self.debris_dark_frac <= 1, "debris_dark_frac must be in [0, 1]"),
+            (self.grain >= 0, "grain must be >= 0"),
             (self.glow >= 0 and self.glow_width_um > 0, "glow >= 0, glow_width_um > 0"),
             (self.tail_sign in (-1.0, 1.0), "tail_sign must be 1 or -1"),
             (self.n_specks >= 0 and self.speck_size_um > 0 and self.speck_contrast >= 0

@@ -179,6 +179,13 @@ def background_psd(norm: np.ndarray, heads_xy: np.ndarray, tile: int = 64
                      for lo, hi in PSD_BANDS])
 
 
+def background_spread(norm: np.ndarray, heads_xy: np.ndarray) -> float:
+    """Interquartile range of the normalised background (pixels > 12 px from every head)."""
+    v = norm[~head_mask(norm.shape, heads_xy, 12)]
+    q25, q75 = np.percentile(v, [25, 75])
+    return float(q75 - q25)
+
+
 def temporal_noise(norm_a: np.ndarray, norm_b: np.ndarray, heads_xy: np.ndarray) -> float:
     """Relative sensor noise from two consecutive frames: std of their difference / √2.
 
@@ -216,11 +223,12 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
     Returns:
         Flat dictionary: ``background`` (grey), ``profile_r{r}`` (median radial profile),
         ``head_peak``, ``halo_min``, ``halo_r``, ``head_size_px``, ``tail_contrast``,
-        ``psd_{i}`` (log10 band power), ``noise`` (relative), ``dark_per_kpx2``,
+        ``psd_{i}`` (log10 band power), ``noise`` (relative), ``bg_iqr`` (background
+        interquartile range, relative), ``dark_per_kpx2``,
         ``dark_contrast``, ``dark_size``, ``bright_per_kpx2``, ``bright_contrast``,
         ``bright_size``, ``blockiness``, ``heads_per_frame``.
     """
-    profs, sizes, tails, psds, noises, blocks, bgs = [], [], [], [], [], [], []
+    profs, sizes, tails, psds, noises, blocks, bgs, iqrs = [], [], [], [], [], [], [], []
     blob_parts: dict[str, list[np.ndarray]] = {}
     area_kpx = 0.0
     prev = None
@@ -233,6 +241,7 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
         sizes.append(head_size_px(norm, ref))
         tails.append(tail_contrast(norm, ref))
         psds.append(background_psd(norm, ref))
+        iqrs.append(background_spread(norm, ref))
         blocks.append(blockiness(frame))
         for k, v in blobs(norm, xy).items():
             blob_parts.setdefault(k, []).append(v)
@@ -253,6 +262,7 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
     for i, v in enumerate(psd):
         out[f"psd_{i}"] = float(v)
     out["noise"] = float(np.median(noises)) if noises else math.nan
+    out["bg_iqr"] = float(np.median(iqrs))
     for kind in ("dark", "bright"):
         c = np.concatenate(blob_parts.get(f"{kind}_contrast", [np.zeros(0)]))
         s = np.concatenate(blob_parts.get(f"{kind}_size", [np.zeros(0)]))

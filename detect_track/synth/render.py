@@ -263,6 +263,11 @@ class Renderer:
         column = rng.normal(0, 0.002, w).astype(np.float32)
         if cfg.n_specks > 0:
             obj += self._specks(np.random.default_rng(rng.integers(0, 2 ** 63)))
+        if cfg.grain > 0:  # fine static grain of the slide and the optics (~1 px)
+            g_rng = np.random.default_rng(rng.integers(0, 2 ** 63))
+            grain = cv2.GaussianBlur(g_rng.standard_normal((h, w)).astype(np.float32), (0, 0),
+                                     0.7)
+            obj += grain * (cfg.grain / max(float(grain.std()), 1e-6))
         bg = self.style.background * np.clip(field, 0.1, None) * (1 + tex + obj + column)
         return bg.astype(np.float32)
 
@@ -352,8 +357,9 @@ class Renderer:
                 tex = cv2.GaussianBlur(rng.standard_normal(m.shape).astype(np.float32), (0, 0),
                                        0.8)
                 m = m * np.clip(1 + 0.25 * tex, 0.3, 1.7)
-                sign = st.polarity if rng.random() < 0.6 else -st.polarity
-                c = st.head_contrast * math.exp(rng.normal(-0.3, 0.5)) * cf
+                sign = st.polarity if rng.random() < 1.0 - cfg.debris_dark_frac else -st.polarity
+                base = cfg.debris_contrast if cfg.debris_contrast >= 0 else st.head_contrast
+                c = base * math.exp(rng.normal(-0.3, 0.5)) * cf
             patch = _dog(m.astype(np.float32), s1, s2, sign * c, halo)
             start = np.array([rng.uniform(-margin, self.w + margin),
                               rng.uniform(-margin, self.h + margin)])
