@@ -92,6 +92,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("profile_r12", "profile at 12 px"),
     ("head_size_px", "head core diameter (px, above half peak)"),
     ("tail_contrast", "tail ray contrast (signed)"),
+    ("tail_width_px", "dark tail width (px, full width at half depth)"),
     ("psd_0", "background log10 power 0.02-0.06 c/px"),
     ("psd_1", "background log10 power 0.06-0.12 c/px"),
     ("psd_2", "background log10 power 0.12-0.25 c/px"),
@@ -100,6 +101,7 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("bg_iqr", "background interquartile range (relative)"),
     ("dark_per_kpx2", "dark blobs per 1000 px²"), ("dark_contrast", "dark blob contrast"),
     ("dark_size", "dark blob diameter (px)"),
+    ("dark_halo", "ring 1-3 px around dark blobs (relative)"),
     ("bright_per_kpx2", "bright non-head blobs per 1000 px²"),
     ("bright_contrast", "bright blob contrast"), ("bright_size", "bright blob diameter (px)"),
     ("blockiness", "JPEG 8x8 blockiness"), ("heads_per_frame", "annotated heads per frame"),
@@ -263,7 +265,8 @@ def fit_look(real: dict[str, float], base: dict[str, object], rounds: int, log: 
         err = {k: sim[k] - real[k] for k in ("head_peak", "profile_r6", "profile_r9",
                                              "head_size_px", "tail_contrast",
                                              "dark_per_kpx2", "bright_per_kpx2", "noise",
-                                             "blockiness", "bg_iqr", "psd_3", "background")}
+                                             "blockiness", "bg_iqr", "psd_3", "dark_halo",
+                                             "background")}
         log.append(f"round {r}: " + ", ".join(f"{k} {v:+.3g}" for k, v in err.items()))
         par["background_level"] = float(par["background_level"] * ratio("background"))
         par["head_contrast"] = float(par["head_contrast"] * ratio("head_peak", off=1.0))
@@ -282,6 +285,10 @@ def fit_look(real: dict[str, float], base: dict[str, object], rounds: int, log: 
         par["speck_dark_frac"] = float(n_dark / max(n_dark + n_bright, 1e-9))
         par["speck_contrast"] = float(par["speck_contrast"] * ratio("dark_contrast", 0.7, 1.4))
         par["speck_size_um"] = float(par["speck_size_um"] * ratio("dark_size", 0.7, 1.4))
+        # additive: the ring may start dark (a weak halo loses to the speck's own blur)
+        par["speck_halo"] = float(np.clip(par["speck_halo"] + 10 * (real["dark_halo"]
+                                                                     - sim["dark_halo"]),
+                                          0.0, 4.0))
         # temporal noise: the read noise (the shot-like term is off, START)
         par["noise_std"] = float(np.clip(par["noise_std"] * ratio("noise"), 0.1, 10.0))
         # the smooth static texture sets the spread of the background grey levels; the

@@ -111,6 +111,51 @@ def tail_contrast(norm: np.ndarray, xy: np.ndarray, r0: int = 6, r1: int = 16,
     return out
 
 
+def tail_width(norm: np.ndarray, xy: np.ndarray, r0: int = 7, r1: int = 13,
+               n_angles: int = 72) -> np.ndarray:
+    """Full width at half depth (px) of the darkest ray's cross-profile (a dark tail).
+
+    The darkest direction from each head (rays ``r0``-``r1`` px) is followed; across it,
+    the unsmoothed profile (offsets -5..5 px, 0.25 px steps, averaged along the ray) is
+    measured against its ends, and the width where it is darker than half its depth is
+    returned. NaN where the ray is not darker than the frame's background by 5 %.
+    """
+    h, w = norm.shape
+    ang = np.linspace(0, 2 * math.pi, n_angles, endpoint=False)
+    rr = np.arange(r0, r1 + 1, 0.5)
+    off = np.arange(-5, 5.001, 0.25)
+    sm = cv2.GaussianBlur(norm, (0, 0), 0.7)
+    out = np.full(len(xy), np.nan)
+    lim = r1 + 7
+    for i, (x, y) in enumerate(xy):
+        if x < lim or y < lim or x >= w - lim or y >= h - lim:
+            continue
+        ys = y + np.sin(ang)[:, None] * rr[None, :]
+        xs = x + np.cos(ang)[:, None] * rr[None, :]
+        vals = ndimage.map_coordinates(sm, [ys, xs], order=1).mean(1)
+        j = int(np.argmin(vals))
+        if vals[j] > np.median(vals) - 0.05:
+            continue
+        th = ang[j]
+        px, py = -math.sin(th), math.cos(th)
+        cy = y + math.sin(th) * rr[None, :] + py * off[:, None]
+        cx = x + math.cos(th) * rr[None, :] + px * off[:, None]
+        prof = ndimage.map_coordinates(norm, [cy, cx], order=1).mean(1)
+        base = 0.5 * (prof[:4].mean() + prof[-4:].mean())
+        depth = base - prof.min()
+        if depth <= 0.05:
+            continue
+        below = prof < base - depth / 2
+        k = int(np.argmin(prof))
+        lo, hi = k, k
+        while lo > 0 and below[lo - 1]:
+            lo -= 1
+        while hi < len(prof) - 1 and below[hi + 1]:
+            hi += 1
+        out[i] = (hi - lo + 1) * 0.25
+    return out
+
+
 def head_mask(shape: tuple[int, int], xy: np.ndarray, radius: float) -> np.ndarray:
     """Boolean mask of discs of ``radius`` px around the head centres."""
     m = np.zeros(shape, np.uint8)
@@ -129,7 +174,9 @@ def blobs(norm: np.ndarray, heads_xy: np.ndarray, threshold: float = BLOB_THRESH
     centre are blobs.
 
     Returns:
-        ``dark_contrast``, ``dark_size``, ``bright_contrast``, ``bright_size`` arrays.
+        ``dark_contrast``, ``dark_size``, ``bright_contrast``, ``bright_size`` arrays (one
+        value per blob) and ``dark_halo`` (one value: the mean relative contrast of the
+        ring 1-3 px around the dark blobs, empty without dark blobs).
     """
     sm = cv2.GaussianBlur(norm, (0, 0), 0.8)
     slow = cv2.medianBlur(np.clip(norm * 100, 0, 255).astype(np.uint8), 25).astype(np.float32)
@@ -141,12 +188,18 @@ def blobs(norm: np.ndarray, heads_xy: np.ndarray, threshold: float = BLOB_THRESH
         if n == 0:
             out[f"{name}_contrast"] = np.zeros(0)
             out[f"{name}_size"] = np.zeros(0)
+            if name == "dark":
+                out["dark_halo"] = np.zeros(0)
             continue
         idx = np.arange(1, n + 1)
         area = ndimage.sum_labels(np.ones_like(rel), lab, idx)
         ext = sign * ndimage.maximum(sign * rel, lab, idx)
         out[f"{name}_contrast"] = np.asarray(ext, np.float64)
         out[f"{name}_size"] = 2 * np.sqrt(np.asarray(area, np.float64) / math.pi)
+        if name == "dark":  # the ring 1-3 px around dark blobs: their (bright) phase halo
+            inner = ndimage.binary_dilation(lab > 0, iterations=1)
+            ring = ndimage.binary_dilation(lab > 0, iterations=3) & ~inner & away
+            out["dark_halo"] = np.asarray([float(rel[ring].mean()) if ring.any() else 0.0])
     return out
 
 
@@ -223,12 +276,15 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
     Returns:
         Flat dictionary: ``background`` (grey), ``profile_r{r}`` (median radial profile),
         ``head_peak``, ``halo_min``, ``halo_r``, ``head_size_px``, ``tail_contrast``,
+        ``tail_width_px`` (dark tails only),
         ``psd_{i}`` (log10 band power), ``noise`` (relative), ``bg_iqr`` (background
         interquartile range, relative), ``dark_per_kpx2``,
-        ``dark_contrast``, ``dark_size``, ``bright_per_kpx2``, ``bright_contrast``,
+        ``dark_contrast``, ``dark_size``, ``dark_halo`` (mean relative contrast 1-3 px
+        around dark blobs), ``bright_per_kpx2``, ``bright_contrast``,
         ``bright_size``, ``blockiness``, ``heads_per_frame``.
     """
     profs, sizes, tails, psds, noises, blocks, bgs, iqrs = [], [], [], [], [], [], [], []
+    widths: list[np.ndarray] = []
     blob_parts: dict[str, list[np.ndarray]] = {}
     area_kpx = 0.0
     prev = None
@@ -240,6 +296,7 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
         profs.append(radial_profiles(norm, ref))
         sizes.append(head_size_px(norm, ref))
         tails.append(tail_contrast(norm, ref))
+        widths.append(tail_width(norm, ref))
         psds.append(background_psd(norm, ref))
         iqrs.append(background_spread(norm, ref))
         blocks.append(blockiness(frame))
@@ -258,6 +315,8 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
     out["halo_r"] = float(2 + int(np.argmin(prof[2:])))
     out["head_size_px"] = float(np.nanmedian(np.concatenate(sizes)))
     out["tail_contrast"] = float(np.nanmedian(np.concatenate(tails)))
+    tw = np.concatenate(widths)
+    out["tail_width_px"] = float(np.nanmedian(tw)) if np.isfinite(tw).any() else math.nan
     psd = np.nanmean(np.stack(psds), 0)
     for i, v in enumerate(psd):
         out[f"psd_{i}"] = float(v)
@@ -269,6 +328,8 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
         out[f"{kind}_per_kpx2"] = float(len(c) / max(area_kpx, 1e-9))
         out[f"{kind}_contrast"] = float(np.median(c)) if len(c) else 0.0
         out[f"{kind}_size"] = float(np.median(s)) if len(s) else 0.0
+    halo = np.concatenate(blob_parts.get("dark_halo", [np.zeros(0)]))
+    out["dark_halo"] = float(np.mean(halo)) if len(halo) else 0.0
     out["blockiness"] = float(np.mean(blocks))
     out["heads_per_frame"] = float(np.mean([len(np.asarray(h).reshape(-1, 2)) for h in heads]))
     return out
