@@ -263,16 +263,17 @@ def build_detection_dataset(
             hard_rng = np.random.default_rng([spec.seed, i, 0x4A2D])  # own stream: the
             # main one draws exactly as in datasets built before hard clips existed
             hard = spec.hard_fraction > 0 and hard_rng.random() < spec.hard_fraction
-            if hard:
-                cfg = harder(cfg, hard_rng)
             preset_rng = np.random.default_rng([spec.seed, i, 0x9E5E])  # own stream as well
-            if spec.preset and preset_rng.random() < spec.preset_fraction:
+            from_preset = bool(spec.preset) and preset_rng.random() < spec.preset_fraction
+            if from_preset:
                 pre = preset_config(spec.preset, seed, um_per_px=round(um, 3),
                                     video_format=fmt)
                 cfg = replace_config(
                     pre, duration_s=spec.clip_frames / pre.fps,
                     n_cells=max(3, int(round(pre.n_cells * math.exp(
                         preset_rng.uniform(math.log(0.3), math.log(2.5)))))))
+            if hard:
+                cfg = harder(cfg, hard_rng)
             res = simulate(Path(tmp) / "clip", cfg)
             boxes = frame_boxes(res.gt_path, res.gt_path.parent.parent / "truth_points.csv")
             wanted = set(np.linspace(0, cfg.n_frames - 1, spec.frames_per_video)
@@ -280,6 +281,8 @@ def build_detection_dataset(
             clips.append({"index": i, "split": split, "seed": seed, "um_per_px": cfg.um_per_px,
                           "look": json.loads(res.meta_path.read_text())["look"],
                           "video_format": fmt, "hard": bool(hard)})
+            if from_preset:  # only then: datasets without a preset keep their dataset.json
+                clips[-1]["preset"] = spec.preset
             for f, frame in FrameSource(res.video_path):
                 if f not in wanted:
                     continue
