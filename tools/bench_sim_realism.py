@@ -75,13 +75,12 @@ START: dict[str, object] = {
     "look": "phase_bright", "um_per_px": UM_PER_PX, "fps": FPS, "width_px": 640,
     "height_px": 480, "background_level": 90.0, "head_contrast": 1.0, "halo_strength": 0.3,
     "halo_width_um": 1.0, "glow": 0.3, "glow_width_um": 2.5, "head_scale": 0.8,
-    "tail_sign": -1.0, "flagellum_contrast": 0.25, "n_specks": 300, "speck_size_um": 1.5,
-    "speck_contrast": 0.3, "speck_dark_frac": 0.85, "speck_halo": 0.6, "n_debris": 10,
-    "debris_contrast": 0.3, "debris_dark_frac": 0.8, "n_round_cells": 1,
-    "texture": 0.01, "grain": 0.01, "noise_std": 1.0, "shot_noise": 0.0, "jpeg_quality": 70,
-    "illumination": 0.05,
-    "vignetting": 0.05, "n_cells": 60, "frac_progressive": 0.5, "frac_non_progressive": 0.2,
-    "speed_scale": 1.0,
+    "tail_sign": -1.0, "tail_width_um": 0.35, "flagellum_contrast": 0.25, "n_specks": 300,
+    "speck_size_um": 1.5, "speck_contrast": 0.3, "speck_dark_frac": 0.85, "speck_halo": 0.6,
+    "n_debris": 10, "debris_contrast": 0.3, "debris_dark_frac": 0.8, "n_round_cells": 1,
+    "texture": 0.005, "grain": 0.02, "blur_um": 0.35, "noise_std": 1.0, "shot_noise": 0.0,
+    "jpeg_quality": 70, "illumination": 0.05, "vignetting": 0.05, "n_cells": 60,
+    "frac_progressive": 0.5, "frac_non_progressive": 0.2, "speed_scale": 1.0,
 }
 #: Statistics compared in the report table (name, label).
 ROWS: tuple[tuple[str, str], ...] = (
@@ -263,7 +262,7 @@ def fit_look(real: dict[str, float], base: dict[str, object], rounds: int, log: 
     for r in range(rounds):
         sim, _ = measure(_clips(par, (1,)))
         err = {k: sim[k] - real[k] for k in ("head_peak", "profile_r6", "profile_r9",
-                                             "head_size_px", "tail_contrast",
+                                             "head_size_px", "tail_contrast", "tail_width_px",
                                              "dark_per_kpx2", "bright_per_kpx2", "noise",
                                              "blockiness", "bg_iqr", "psd_3", "dark_halo",
                                              "background")}
@@ -275,6 +274,8 @@ def fit_look(real: dict[str, float], base: dict[str, object], rounds: int, log: 
         # the glow is fitted additively: it starts where a dark phase halo may still win
         par["glow"] = float(np.clip(par["glow"] + 1.5 * (real["profile_r6"] - sim["profile_r6"]),
                                     0.0, 8.0))
+        par["tail_width_um"] = float(np.clip(
+            par["tail_width_um"] * ratio("tail_width_px", 0.8, 1.25), 0.1, 2.0))
         par["flagellum_contrast"] = float(np.clip(
             par["flagellum_contrast"] * ratio("tail_contrast"), 0.02, 2.0))
         # dark and bright specks are counted apart: their numbers follow the dark and the
@@ -291,11 +292,11 @@ def fit_look(real: dict[str, float], base: dict[str, object], rounds: int, log: 
                                           0.0, 4.0))
         # temporal noise: the read noise (the shot-like term is off, START)
         par["noise_std"] = float(np.clip(par["noise_std"] * ratio("noise"), 0.1, 10.0))
-        # the smooth static texture sets the spread of the background grey levels; the
-        # fine grain sets the finest band of its power spectrum (2-4 px)
-        par["texture"] = float(np.clip(par["texture"] * ratio("bg_iqr", 0.7, 1.4), 0.0, 0.2))
-        par["grain"] = float(np.clip(par["grain"] * 10 ** np.clip(
-            (real["psd_3"] - sim["psd_3"]) / 2, -0.2, 0.2), 0.0, 0.2))
+        # the fine static grain sets the spread of the background grey levels; the optical
+        # blur (sharpness of specks, tails and heads) the finest band of its spectrum
+        par["grain"] = float(np.clip(par["grain"] * ratio("bg_iqr", 0.7, 1.4), 0.0, 0.2))
+        par["blur_um"] = float(np.clip(par["blur_um"] * 10 ** np.clip(
+            -(real["psd_3"] - sim["psd_3"]) / 2, -0.1, 0.1), 0.1, 1.5))
         # the glow's reach: its width follows the ratio of the profile at 9 px and at 6 px
         wide = (real["profile_r9"] - 1) / max(real["profile_r6"] - 1, 1e-3)
         wide_sim = (sim["profile_r9"] - 1) / max(sim["profile_r6"] - 1, 1e-3)
@@ -565,16 +566,17 @@ def _report(real: dict, old: dict, fit: dict, rm: dict, om: dict, fm: dict, sc_o
     lines += ["", "## What was fitted, what remains unlike the real frames", "",
               "Fitted (`--fit`, ratio or additive updates from the measured differences): "
               "background level; head contrast, size (`head_scale`) and a same-sign glow "
-              "(`glow`, `glow_width_um`) from the radial profile; dark tails (`tail_sign=-1`, "
-              "`flagellum_contrast`) from the tail ray contrast; static specks (count, dark "
-              "fraction, contrast, size, halo) from the dark / bright blob statistics; the "
-              "background texture from its grey-level spread, the fine grain from the finest "
-              "band of its spectrum; read noise from the temporal noise; MJPG quality from the "
-              "8x8 blockiness; cell count from heads per frame; speed scale and the shares of "
+              "(`glow`, `glow_width_um`) from the radial profile; dark tails "
+              "(`tail_sign=-1`, `flagellum_contrast`, `tail_width_um`) from the tail ray "
+              "contrast and width; static specks (count, dark fraction, contrast, size, halo) "
+              "from the dark / bright blob statistics; the fine background grain from its "
+              "grey-level spread, the optical blur from the finest band of the background "
+              "spectrum; read noise from the temporal noise; MJPG quality from the 8x8 "
+              "blockiness; cell count from heads per frame; speed scale and the shares of "
               "progressive / non-progressive / immotile cells from the VISEM tracks. Fixed by "
               "hand (the look's structure, START in the tool): phase-bright polarity, the halo "
-              "of heads and debris (0.3, 1 µm), 10 larger debris and one round cell, little "
-              "uneven illumination.", "",
+              "of heads and debris (0.3, 1 µm), 10 larger debris and one round cell, a faint "
+              "smooth texture (0.005), little uneven illumination.", "",
               "Statistics still more than 15 % off: "
               + (", ".join(off) if off else "none") + ".", "",
               "Seen side by side (`benchmarks/sim_realism/real_old_fitted.png`, real | classic |"

@@ -83,6 +83,7 @@ class SynthConfig:
     glow: float = 0.0  # same-sign wide glow around heads (x head contrast), e.g. VISEM
     glow_width_um: float = 3.0  # Gaussian width of the glow (µm)
     tail_sign: float = 1.0  # flagellum polarity relative to the head's (-1: dark tails)
+    tail_width_um: float = 0.35  # apparent flagellum thickness before the optical blur (µm)
     n_specks: int = 0  # small static debris specks stuck on the glass (phase optics)
     speck_size_um: float = 1.5  # median speck diameter (µm; log-normal spread 0.35)
     speck_contrast: float = 0.3  # median speck contrast (relative; log-normal spread 0.4)
@@ -127,6 +128,7 @@ class SynthConfig:
             (0.2 <= self.head_scale <= 5.0, "head_scale must be in [0.2, 5]"),
             (0 <= self.debris_dark_frac <= 1, "debris_dark_frac must be in [0, 1]"),
             (self.grain >= 0, "grain must be >= 0"),
+            (0.05 <= self.tail_width_um <= 5.0, "tail_width_um must be in [0.05, 5]"),
             (self.glow >= 0 and self.glow_width_um > 0, "glow >= 0, glow_width_um > 0"),
             (self.tail_sign in (-1.0, 1.0), "tail_sign must be 1 or -1"),
             (self.n_specks >= 0 and self.speck_size_um > 0 and self.speck_contrast >= 0

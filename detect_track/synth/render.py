@@ -215,7 +215,7 @@ class Renderer:
         self._noise = np.empty((self.h, self.w), np.float32)
         # tail (flagellum) layer optics: thin line blurred by the optics, weaker halo
         blur_px = cfg.blur_um * self.px_per_um
-        self.tail_s1 = max(0.55, math.hypot(blur_px, 0.35 * self.px_per_um))
+        self.tail_s1 = max(0.55, math.hypot(blur_px, cfg.tail_width_um * self.px_per_um))
         self.tail_s2 = math.hypot(self.tail_s1, cfg.halo_width_um * self.px_per_um)
 
     # ------------------------------------------------------------------ static scene
