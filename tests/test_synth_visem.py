@@ -29,6 +29,7 @@ TARGETS: tuple[tuple[str, float, float], ...] = (
     ("profile_r9", 1.25, 0.15),  # the bright glow around heads
     ("head_size_px", 6.38, 1.2),  # diameter of the head core above half its peak
     ("tail_contrast", -0.273, 0.12),  # dark tails (the classic look: +0.14, bright)
+    ("tail_width_px", 2.75, 0.75),  # their width at half depth
     ("bg_iqr", 0.078, 0.035),  # spread of the background grey levels
     ("dark_per_kpx2", 2.47, 1.0),  # dark debris specks per 1000 px² (classic: 0.02)
     ("dark_size", 3.39, 1.0),  # their diameter (px)

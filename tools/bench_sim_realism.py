@@ -31,7 +31,6 @@ import argparse
 import gzip
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -52,11 +51,13 @@ from detect_track.synth.config import (  # noqa: E402
     PRESET_DIR,
     SynthConfig,
     preset_config,
+    random_config,
     replace_config,
 )
 from detect_track.synth.motion import simulate_cells  # noqa: E402
 from detect_track.synth.realism import frame_stats  # noqa: E402
 from detect_track.synth.video import _drift, _truth, simulate  # noqa: E402
+from tools.bench_speed import cpu_model  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 VISEM = SHARED / "visem-tracking-frames" / "video_11"
@@ -474,6 +475,10 @@ def main() -> int:
                             duration_s=8 / FPS, n_cells=fitted_cfgs[0].n_cells, seed=s)
                 for s in (11, 12, 13)]
     old, old_frames = measure(old_cfgs)
+    # the widely varied draws the current detectors were trained on, at VISEM's size/scale
+    _, rnd_frames = measure([random_config(s, um_per_px=UM_PER_PX, fps=FPS, width_px=640,
+                                           height_px=480, duration_s=8 / FPS,
+                                           video_format="avi") for s in (11, 12, 13)])
     fit, fit_frames = measure(fitted_cfgs)
     cfg0 = preset_config("visem")
     sim_mot_fit = motion_summary(pd.concat([sim_tracks(replace_config(cfg0, duration_s=30.0,
@@ -484,9 +489,10 @@ def main() -> int:
                                             for s in (201, 202)]))
     real_p = patches(frames, 12, 0)
     sc_old = realism(real_p, patches(old_frames, 28, 1))
+    sc_rnd = realism(real_p, patches(rnd_frames, 28, 1))
     sc_fit = realism(real_p, patches(fit_frames, 28, 1))
     _side_by_side(frames[0], old_frames[0], fit_frames[0])
-    lines = _report(real, old, fit, real_mot, sim_mot_old, sim_mot_fit, sc_old, sc_fit, log,
+    lines = _report(real, old, fit, real_mot, sim_mot_old, sim_mot_fit, sc_old, sc_rnd, sc_fit, log,
                     rt, time.time() - t0)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
@@ -504,27 +510,29 @@ def _side_by_side(real: np.ndarray, old: np.ndarray, fit: np.ndarray) -> None:
 
 
 def _report(real: dict, old: dict, fit: dict, rm: dict, om: dict, fm: dict, sc_old: dict,
-            sc_fit: dict, log: list[str], rt: pd.DataFrame, secs: float) -> list[str]:
-    cpu = platform.processor() or platform.machine()
+            sc_rnd: dict, sc_fit: dict, log: list[str], rt: pd.DataFrame, secs: float) -> list[str]:
+    cpu = cpu_model()
     lines = [
         "# Simulator realism: real VISEM frames vs the classic and the fitted (`visem`) look",
         "",
         f"Command: `OMP_NUM_THREADS=1 python tools/bench_sim_realism.py{' --fit' if log else ''}`"
         f" ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu}, {os.cpu_count()} cores "
-        f"shared, {secs / 60:.1f} min).",
+        f"shared, one thread, {secs / 60:.1f} min).",
         "",
         "Real: VISEM-Tracking video 11, tune frames 0-54 only (65-99 are the detector's held-out "
         "frames), 640x480 JPEG, 0.5 µm/px assumed. Classic: `SynthConfig(look=\"phase_bright\", "
         "um_per_px=0.5, fps=49)` (the look closest to VISEM; everything else default), same "
-        "cell count as the preset. Fitted: `look=visem` (`detect_track/configs/synth-visem.yaml`,"
-        " `detect-track synth OUT --preset visem`). Simulated frames are MJPG AVIs read back, "
+        "cell count as the preset. Random draws: `random_config(seed, um_per_px=0.5, fps=49)` "
+        "(the widely varied looks today's detectors are trained on). Fitted: the `visem` "
+        "preset (`detect_track/configs/synth-visem.yaml`, `preset_config(\"visem\")`, "
+        "`detect-track synth OUT --preset visem`). Simulated frames are MJPG AVIs read back, "
         "3 clips x 8 frames each (seeds 11-13, not the fitting seed). Intensities are divided "
         "by the frame's median grey level.",
         "",
         "## Realism score (real vs simulated 64x64 patches; AUC 0.5 = indistinguishable)",
         "",
-        "| classifier | classic | fitted |",
-        "|---|---|---|",
+        "| classifier | classic | random draws | fitted |",
+        "|---|---|---|---|",
     ]
     names = {"logreg_intensity": "logistic, intensity features (grey levels, percentiles)",
              "logreg_texture": "logistic, texture features (gradients, Laplacian, spectrum)",
@@ -532,7 +540,7 @@ def _report(real: dict, old: dict, fit: dict, rm: dict, om: dict, fm: dict, sc_o
              "logreg_all": "logistic, all hand features",
              "cnn": "tiny CNN (3 conv layers, 3-fold CV)"}
     for k, label in names.items():
-        lines.append(f"| {label} | {sc_old[k]:.3f} | {sc_fit[k]:.3f} |")
+        lines.append(f"| {label} | {sc_old[k]:.3f} | {sc_rnd[k]:.3f} | {sc_fit[k]:.3f} |")
     lines += ["", f"{len(TUNE) * 12} real patches, {24 * 28} simulated per simulator; logistic "
               "regressions 5-fold CV, fixed seeds.", "",
               "## Image statistics", "", "| statistic | real | classic | fitted |",
