@@ -28,6 +28,7 @@ TARGETS: tuple[tuple[str, float, float], ...] = (
     ("profile_r4", 1.52, 0.15),  # ring 4 px from the head centre / background
     ("profile_r9", 1.25, 0.15),  # the bright glow around heads
     ("head_size_px", 6.38, 1.2),  # diameter of the head core above half its peak
+    ("head_elongation", 1.37, 0.3),  # its elongation (classic look: 1.86)
     ("tail_contrast", -0.273, 0.12),  # dark tails (the classic look: +0.14, bright)
     ("tail_width_px", 2.75, 0.75),  # their width at half depth
     ("bg_iqr", 0.078, 0.035),  # spread of the background grey levels

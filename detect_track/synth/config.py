@@ -80,6 +80,8 @@ class SynthConfig:
     jpeg_quality: int = 90  # MJPG quality of AVI output (1-100)
     # real-look extras (neutral defaults keep the classic output; the "visem" preset sets them)
     head_scale: float = 1.0  # multiplies every head's length and width
+    head_aspect: float = 1.0  # multiplies every head's width (rounder heads > 1)
+    head_extra_blur_um: float = 0.0  # blur of heads beyond blur_um (in quadrature, µm)
     glow: float = 0.0  # same-sign wide glow around heads (x head contrast), e.g. VISEM
     glow_width_um: float = 3.0  # Gaussian width of the glow (µm)
     tail_sign: float = 1.0  # flagellum polarity relative to the head's (-1: dark tails)
@@ -126,6 +128,8 @@ class SynthConfig:
             (self.flicker >= 0 and self.texture >= 0 and self.flagellum_contrast >= 0
              and self.head_size_jitter >= 0, "flicker, texture, contrasts must be >= 0"),
             (0.2 <= self.head_scale <= 5.0, "head_scale must be in [0.2, 5]"),
+            (0.3 <= self.head_aspect <= 3.0 and self.head_extra_blur_um >= 0,
+             "head_aspect must be in [0.3, 3], head_extra_blur_um >= 0"),
             (0 <= self.debris_dark_frac <= 1, "debris_dark_frac must be in [0, 1]"),
             (self.grain >= 0, "grain must be >= 0"),
             (0.05 <= self.tail_width_um <= 5.0, "tail_width_um must be in [0.05, 5]"),
@@ -139,6 +143,11 @@ class SynthConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"SynthConfig: {msg}")
+
+    @property
+    def head_blur_um(self) -> float:
+        """Optical blur of in-focus heads (Gaussian sigma, µm)."""
+        return math.hypot(self.blur_um, self.head_extra_blur_um)
 
     @property
     def n_frames(self) -> int:

@@ -87,6 +87,35 @@ def head_size_px(norm: np.ndarray, xy: np.ndarray) -> np.ndarray:
     return out
 
 
+def head_shape(frame: np.ndarray, norm: np.ndarray, xy: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Elongation of each head's bright core and its number of saturated pixels.
+
+    Returns:
+        ``(N,)`` elongation (square root of the ratio of the core's second-moment
+        eigenvalues; NaN for cores under 3 px) and ``(N,)`` pixels >= 250 grey within
+        7 px of the centre (NaN near the frame edge).
+    """
+    el = np.full(len(xy), np.nan)
+    sat = np.full(len(xy), np.nan)
+    h, w = norm.shape
+    for i, (x, y) in enumerate(xy):
+        ix, iy = int(round(x)), int(round(y))
+        if ix < 8 or iy < 8 or ix >= w - 8 or iy >= h - 8:
+            continue
+        sat[i] = float((frame[iy - 7:iy + 8, ix - 7:ix + 8] >= 250).sum())
+        win = norm[iy - 7:iy + 8, ix - 7:ix + 8]
+        lab, _ = ndimage.label(win > 1 + 0.5 * (float(win[7, 7]) - 1))
+        if lab[7, 7] == 0:
+            continue
+        yy, xx = np.nonzero(lab == lab[7, 7])
+        if len(yy) < 3:
+            continue
+        ev = np.linalg.eigvalsh(np.cov(np.vstack([xx, yy]).astype(np.float64)))
+        el[i] = math.sqrt(ev[1] / max(ev[0], 1e-3))
+    return el, sat
+
+
 def tail_contrast(norm: np.ndarray, xy: np.ndarray, r0: int = 6, r1: int = 16,
                   n_angles: int = 36) -> np.ndarray:
     """Signed contrast of the most deviating ray from each head (the tail, if any).
@@ -275,7 +304,8 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
 
     Returns:
         Flat dictionary: ``background`` (grey), ``profile_r{r}`` (median radial profile),
-        ``head_peak``, ``halo_min``, ``halo_r``, ``head_size_px``, ``tail_contrast``,
+        ``head_peak``, ``halo_min``, ``halo_r``, ``head_size_px``, ``head_elongation``,
+        ``head_saturated_px`` (mean pixels >= 250 per head), ``tail_contrast``,
         ``tail_width_px`` (dark tails only),
         ``psd_{i}`` (log10 band power), ``noise`` (relative), ``bg_iqr`` (background
         interquartile range, relative), ``dark_per_kpx2``,
@@ -285,6 +315,8 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
     """
     profs, sizes, tails, psds, noises, blocks, bgs, iqrs = [], [], [], [], [], [], [], []
     widths: list[np.ndarray] = []
+    elong: list[np.ndarray] = []
+    sats: list[np.ndarray] = []
     blob_parts: dict[str, list[np.ndarray]] = {}
     area_kpx = 0.0
     prev = None
@@ -295,6 +327,9 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
         ref = refine_centres(norm, xy)
         profs.append(radial_profiles(norm, ref))
         sizes.append(head_size_px(norm, ref))
+        el, sat = head_shape(frame, norm, ref)
+        elong.append(el)
+        sats.append(sat)
         tails.append(tail_contrast(norm, ref))
         widths.append(tail_width(norm, ref))
         psds.append(background_psd(norm, ref))
@@ -314,6 +349,8 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
     out["halo_min"] = float(prof[2:].min())
     out["halo_r"] = float(2 + int(np.argmin(prof[2:])))
     out["head_size_px"] = float(np.nanmedian(np.concatenate(sizes)))
+    out["head_elongation"] = float(np.nanmedian(np.concatenate(elong)))
+    out["head_saturated_px"] = float(np.nanmean(np.concatenate(sats)))
     out["tail_contrast"] = float(np.nanmedian(np.concatenate(tails)))
     tw = np.concatenate(widths)
     out["tail_width_px"] = float(np.nanmedian(tw)) if np.isfinite(tw).any() else math.nan

@@ -299,16 +299,19 @@ class Renderer:
         out = _smooth_noise(rng, n, 1.0 / self.cfg.fps, 0.4)  # correlation time 0.4 s
         return (1 + self.cfg.flicker * out).astype(np.float32)
 
-    def _optics(self, z_um: float) -> tuple[float, float, float, float]:
+    def _optics(self, z_um: float, blur_um: float | None = None
+                ) -> tuple[float, float, float, float]:
         """Blur sigmas (px), contrast factor and halo factor of an object at height ``z_um``.
 
         Away from the focal plane the object blurs and loses contrast; below it (z < 0)
         the contrast of a phase object fades through zero and reverses, as when focusing
-        through a cell in a phase-contrast microscope.
+        through a cell in a phase-contrast microscope. ``blur_um`` is the in-focus blur
+        (default ``cfg.blur_um``).
         """
         cfg = self.cfg
         d = abs(z_um)
-        blur_um = math.hypot(cfg.blur_um, DEFOCUS_BLUR_PER_UM * d)
+        blur_um = math.hypot(cfg.blur_um if blur_um is None else blur_um,
+                             DEFOCUS_BLUR_PER_UM * d)
         s1 = max(0.35, blur_um * self.px_per_um)
         s2 = math.hypot(s1, cfg.halo_width_um * self.px_per_um)
         contrast = float(defocus_factor(z_um, self.style.name == "brightfield"))
@@ -387,7 +390,7 @@ class Renderer:
         x, y, yaw, a, b = self.head_state(cell, frame)
         lk = cell.look
         k = frame - cell.f0
-        s1, s2, cf, halo = self._optics(float(cell.height(k)))
+        s1, s2, cf, halo = self._optics(float(cell.height(k)), self.cfg.head_blur_um)
         # motion during the exposure, centred on the frame time (central difference)
         k0, k1 = max(k - 1, 0), min(k + 1, cell.n - 1)
         vx, vy = (cell.xy[k1] - cell.xy[k0]) * self.px_per_um / max(k1 - k0, 1)
