@@ -204,21 +204,23 @@ def blobs(norm: np.ndarray, heads_xy: np.ndarray, threshold: float = BLOB_THRESH
 
     Returns:
         ``dark_contrast``, ``dark_size``, ``bright_contrast``, ``bright_size`` arrays (one
-        value per blob) and ``dark_halo`` (one value: the mean relative contrast of the
-        ring 1-3 px around the dark blobs, empty without dark blobs).
+        value per blob), ``bright_isolated`` (per bright blob: True when no dark blob lies
+        within 4 px, i.e. it is not a fragment of a dark blob's halo) and ``dark_halo`` (one
+        value: the mean relative contrast of the ring 1-3 px around the dark blobs, empty
+        without dark blobs).
     """
     sm = cv2.GaussianBlur(norm, (0, 0), 0.8)
     slow = cv2.medianBlur(np.clip(norm * 100, 0, 255).astype(np.uint8), 25).astype(np.float32)
     rel = sm / np.maximum(slow / 100.0, 0.05) - 1.0
     away = ~head_mask(norm.shape, heads_xy, 10)
     out: dict[str, np.ndarray] = {}
+    near_dark = np.zeros(norm.shape, bool)
     for name, sel, sign in (("dark", rel < -threshold, -1.0), ("bright", rel > threshold, 1.0)):
         lab, n = ndimage.label(sel & away)
         if n == 0:
             out[f"{name}_contrast"] = np.zeros(0)
             out[f"{name}_size"] = np.zeros(0)
-            if name == "dark":
-                out["dark_halo"] = np.zeros(0)
+            out["dark_halo" if name == "dark" else "bright_isolated"] = np.zeros(0)
             continue
         idx = np.arange(1, n + 1)
         area = ndimage.sum_labels(np.ones_like(rel), lab, idx)
@@ -229,6 +231,10 @@ def blobs(norm: np.ndarray, heads_xy: np.ndarray, threshold: float = BLOB_THRESH
             inner = ndimage.binary_dilation(lab > 0, iterations=1)
             ring = ndimage.binary_dilation(lab > 0, iterations=3) & ~inner & away
             out["dark_halo"] = np.asarray([float(rel[ring].mean()) if ring.any() else 0.0])
+            near_dark = ndimage.binary_dilation(lab > 0, iterations=4)
+        else:  # bright blobs with no dark blob within 4 px (not a halo fragment)
+            touch = ndimage.maximum(near_dark.astype(np.float64), lab, idx)
+            out["bright_isolated"] = np.asarray(touch, np.float64) == 0
     return out
 
 
@@ -310,7 +316,8 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
         ``psd_{i}`` (log10 band power), ``noise`` (relative), ``bg_iqr`` (background
         interquartile range, relative), ``dark_per_kpx2``,
         ``dark_contrast``, ``dark_size``, ``dark_halo`` (mean relative contrast 1-3 px
-        around dark blobs), ``bright_per_kpx2``, ``bright_contrast``,
+        around dark blobs), ``bright_per_kpx2``, ``bright_isolated_per_kpx2``,
+        ``bright_contrast``,
         ``bright_size``, ``blockiness``, ``heads_per_frame``.
     """
     profs, sizes, tails, psds, noises, blocks, bgs, iqrs = [], [], [], [], [], [], [], []
@@ -365,6 +372,8 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
         out[f"{kind}_per_kpx2"] = float(len(c) / max(area_kpx, 1e-9))
         out[f"{kind}_contrast"] = float(np.median(c)) if len(c) else 0.0
         out[f"{kind}_size"] = float(np.median(s)) if len(s) else 0.0
+    iso = np.concatenate(blob_parts.get("bright_isolated", [np.zeros(0)]))
+    out["bright_isolated_per_kpx2"] = float(iso.sum() / max(area_kpx, 1e-9))
     halo = np.concatenate(blob_parts.get("dark_halo", [np.zeros(0)]))
     out["dark_halo"] = float(np.mean(halo)) if len(halo) else 0.0
     out["blockiness"] = float(np.mean(blocks))
