@@ -15,6 +15,11 @@ heads are smeared over the exposure time. Flagella are thin travelling-wave curv
 into one layer that goes through the same optics. Noise is Gaussian read noise plus
 shot-like noise whose variance grows with the signal.
 
+Looks fitted to real footage (``preset_config("visem")``) add, through settings that are
+neutral by default: a same-sign glow around heads (``glow``), heads blurred beyond the
+rest (``head_extra_blur_um``), dark tails on bright heads (``tail_sign``), hundreds of static
+debris specks with a phase halo (``n_specks``) and a fine static grain (``grain``).
+
 Coordinates are in pixels with pixel centres at integers (0-based), x = column.
 """
 
