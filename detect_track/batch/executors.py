@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,14 @@ DASK_CONNECT_S = 20.0
 EventFn = Callable[[str, dict[str, Any]], None]
 
 _PROGRESS_QUEUE: Any = None  # a pool worker's queue to the batch process (set at start)
+_BUSY = False  # a pool worker is running a job (SIGINT then cleans up; idle, it just ends)
+
+
+def _worker_sigint(signum: int, frame: Any) -> None:  # pragma: no cover - child process
+    """SIGINT in a pool worker: interrupt the job (its files are cleaned up) or end quietly."""
+    if _BUSY:
+        raise KeyboardInterrupt
+    os._exit(130)
 
 
 def _worker_init(progress_queue: Any = None) -> None:  # pragma: no cover - child process
@@ -43,6 +52,9 @@ def _worker_init(progress_queue: Any = None) -> None:  # pragma: no cover - chil
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     _PROGRESS_QUEUE = progress_queue
+    # the worker started with SIGINT ignored (see _run_pool): a stop that came while it was
+    # still starting left no traceback; from here on it interrupts the job or ends the worker
+    signal.signal(signal.SIGINT, _worker_sigint)
     _exit_with_parent()
 
 
@@ -74,7 +86,12 @@ def _process_in_pool(item: BatchItem, out_root: str, spec: JobSpec, force: bool,
         if queue is not None and (done % 10 == 0 or done == total):
             queue.put((index, done, total))
 
-    return process_item(item, out_root, spec, force, progress)
+    global _BUSY
+    _BUSY = True
+    try:
+        return process_item(item, out_root, spec, force, progress)
+    finally:
+        _BUSY = False
 
 
 @dataclass
@@ -176,8 +193,11 @@ def _run_pool(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool,
     q = ctx.Queue()  # handed over at worker start (no manager process to outlive us)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
                              initargs=(q,)) as pool:
-        futures = {pool.submit(_process_in_pool, item, str(out), spec, force, i): i
-                   for i, item in enumerate(items)}
+        # workers are spawned while jobs are submitted: with SIGINT ignored meanwhile, they
+        # inherit "ignore" and a stop during their start-up prints no traceback
+        with _sigint_ignored():
+            futures = {pool.submit(_process_in_pool, item, str(out), spec, force, i): i
+                       for i, item in enumerate(items)}
         pending = set(futures)
         try:
             while pending:
@@ -202,6 +222,21 @@ def _run_pool(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool,
                     remove_stale_temporaries(out / item.rel)
             raise
     q.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this (main) thread for the block; elsewhere do nothing."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:

@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
                "motility class per cell) and truth.json.",
                "Any other simulator setting can be given as KEY=VALUE, e.g. "
                "n_debris=30 look=phase_dark.\nexample: detect-track synth sim/ --seed 3 "
-               "--duration-s 10 --n-cells 50")
+               "--duration-s 10 --n-cells 50\n         detect-track synth sim/ --preset visem")
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the video and truth into")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="simulator settings")
     p.add_argument("--seed", type=int, help="random seed (same seed, same video)")
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, dest="height_px", help="frame height in px")
     p.add_argument("--random", action="store_true",
                    help="draw all conditions at random from the seed (wide variation)")
+    p.add_argument("--preset", metavar="NAME",
+                   help="start from a preset fitted to real footage: visem (VISEM-Tracking "
+                   "look and motion, 0.5 um/px, 49 fps)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -77,13 +80,19 @@ def main(argv: Sequence[str]) -> int:
     args = p.parse_intermixed_args(argv)
     from detect_track.config import parse_overrides
     from detect_track.synth import SynthConfig, random_config, simulate
+    from detect_track.synth.config import preset_config
 
     values: dict[str, Any] = parse_overrides(args.overrides)
     for key in ("duration_s", "fps", "um_per_px", "n_cells", "width_px", "height_px"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     seed = args.seed if args.seed is not None else 0
-    base = random_config(seed) if args.random else SynthConfig(seed=seed)
+    if args.preset and args.random:
+        raise ConfigError("synth: --preset and --random exclude each other")
+    if args.preset:
+        base = preset_config(args.preset, seed=seed)
+    else:
+        base = random_config(seed) if args.random else SynthConfig(seed=seed)
     cfg = synth_config_from(base, values)
     from detect_track.io.detections import MAX_FRAMES
     from detect_track.io.video import DEFAULT_MAX_PIXELS

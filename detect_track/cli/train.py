@@ -112,6 +112,11 @@ def _dataset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="OUT_DIR", help="folder to write the dataset into")
     p.add_argument("--n-videos", type=int, help="simulated clips (default 400)")
     p.add_argument("--tile-px", type=int, help="tile side in px (default 320)")
+    p.add_argument("--preset", metavar="NAME",
+                   help="draw the clips from a simulator preset fitted to real footage (visem) "
+                   "instead of the widely varied random looks")
+    p.add_argument("--preset-fraction", type=float_arg("--preset-fraction"),
+                   help="fraction of clips from --preset (default 1)")
     p.add_argument("--seed", type=int, help="random seed")
 
 
@@ -151,7 +156,9 @@ def build_dataset(args: argparse.Namespace) -> Path:
     from detect_track.synth.dataset import DatasetSpec, build_detection_dataset
 
     spec_values = {k: v for k, v in (("n_videos", args.n_videos), ("seed", args.seed),
-                                     ("tile_px", args.tile_px)) if v is not None}
+                                     ("tile_px", args.tile_px), ("preset", args.preset),
+                                     ("preset_fraction", args.preset_fraction))
+                   if v is not None}
     try:
         spec = DatasetSpec(**spec_values)
     except TypeError as exc:  # pragma: no cover - argparse guards the names

@@ -11,9 +11,12 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from detect_track.errors import ConfigError
 
@@ -21,6 +24,9 @@ from detect_track.errors import ConfigError
 #: contrast (dark heads, bright halo) and bright field (grey heads, faint tails).
 LOOKS: tuple[str, ...] = ("phase_bright", "phase_dark", "brightfield")
 VIDEO_FORMATS: tuple[str, ...] = ("avi", "mp4", "png")
+#: Named presets fitted to real footage (``detect_track/configs/synth-<name>.yaml``).
+PRESETS: tuple[str, ...] = ("visem",)
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,22 @@ class SynthConfig:
     noise_std: float = 3.0  # Gaussian sensor (read) noise std, grey levels
     shot_noise: float = 0.02  # shot-like noise: variance added per grey level of signal
     jpeg_quality: int = 90  # MJPG quality of AVI output (1-100)
+    # real-look extras (neutral defaults keep the classic output; the "visem" preset sets them)
+    head_scale: float = 1.0  # multiplies every head's length and width
+    head_aspect: float = 1.0  # multiplies every head's width (rounder heads > 1)
+    head_extra_blur_um: float = 0.0  # blur of heads beyond blur_um (in quadrature, µm)
+    glow: float = 0.0  # same-sign wide glow around heads (x head contrast), e.g. VISEM
+    glow_width_um: float = 3.0  # Gaussian width of the glow (µm)
+    tail_sign: float = 1.0  # flagellum polarity relative to the head's (-1: dark tails)
+    tail_width_um: float = 0.35  # apparent flagellum thickness before the optical blur (µm)
+    n_specks: int = 0  # small static debris specks stuck on the glass (phase optics)
+    speck_size_um: float = 1.5  # median speck diameter (µm; log-normal spread 0.35)
+    speck_contrast: float = 0.3  # median speck contrast (relative; log-normal spread 0.4)
+    speck_dark_frac: float = 0.8  # fraction of specks darker than the background
+    speck_halo: float = 0.6  # opposite-sign halo weight of the specks
+    grain: float = 0.0  # static fine background grain (relative std, ~1 px), e.g. VISEM
+    debris_contrast: float = -1.0  # median debris contrast (relative); < 0 = the head's
+    debris_dark_frac: float = 0.4  # fraction of debris of the opposite polarity to heads
     video_format: str = "avi"  # "avi" (MJPG) | "mp4" (mp4v) | "png" (folder, lossless)
     seed: int = 0  # random seed: same seed and settings, same video and truth
 
@@ -105,10 +127,27 @@ class SynthConfig:
              "illumination and vignetting must be in [0, 1)"),
             (self.flicker >= 0 and self.texture >= 0 and self.flagellum_contrast >= 0
              and self.head_size_jitter >= 0, "flicker, texture, contrasts must be >= 0"),
+            (0.2 <= self.head_scale <= 5.0, "head_scale must be in [0.2, 5]"),
+            (0.3 <= self.head_aspect <= 3.0 and self.head_extra_blur_um >= 0,
+             "head_aspect must be in [0.3, 3], head_extra_blur_um >= 0"),
+            (0 <= self.debris_dark_frac <= 1, "debris_dark_frac must be in [0, 1]"),
+            (self.grain >= 0, "grain must be >= 0"),
+            (0.05 <= self.tail_width_um <= 5.0, "tail_width_um must be in [0.05, 5]"),
+            (self.glow >= 0 and self.glow_width_um > 0, "glow >= 0, glow_width_um > 0"),
+            (self.tail_sign in (-1.0, 1.0), "tail_sign must be 1 or -1"),
+            (self.n_specks >= 0 and self.speck_size_um > 0 and self.speck_contrast >= 0
+             and 0 <= self.speck_dark_frac <= 1 and self.speck_halo >= 0,
+             "n_specks >= 0, speck_size_um > 0, speck_contrast >= 0, speck_dark_frac in "
+             "[0, 1], speck_halo >= 0"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"SynthConfig: {msg}")
+
+    @property
+    def head_blur_um(self) -> float:
+        """Optical blur of in-focus heads (Gaussian sigma, µm)."""
+        return math.hypot(self.blur_um, self.head_extra_blur_um)
 
     @property
     def n_frames(self) -> int:
@@ -218,4 +257,44 @@ def random_config(seed: int, **overrides: Any) -> SynthConfig:
         "seed": int(seed),
     }
     cfg = replace_config(SynthConfig(), **values)
+    return replace_config(cfg, **overrides) if overrides else cfg
+
+
+@lru_cache(maxsize=8)
+def _preset_values(name: str) -> tuple[tuple[str, Any], ...]:
+    path = PRESET_DIR / f"synth-{name}.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read simulator preset {path}: {exc}") from exc
+    values = doc.get("synth") if isinstance(doc, dict) else None
+    if not isinstance(values, dict):
+        raise ConfigError(f"simulator preset {path} has no 'synth' mapping")
+    return tuple(values.items())
+
+
+def preset_config(name: str, seed: int = 0, **overrides: Any) -> SynthConfig:
+    """The simulator settings of a named preset fitted to real footage.
+
+    ``visem``: the look and motion of VISEM-Tracking (human semen, unstained, phase
+    contrast, 640x480 MJPG, ~49 fps, 0.5 µm/px): bright heads with a bright glow, dark thin
+    tails, hundreds of static dark debris specks, fitted by ``tools/bench_sim_realism.py
+    --fit`` to real frames (see ``benchmarks/sim_realism.md``).
+
+    Args:
+        name: One of :data:`PRESETS`.
+        seed: Random seed of the video.
+        **overrides: Settings that replace the preset's values.
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ConfigError: On an unknown preset, an unknown override name or an invalid value.
+    """
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown simulator preset '{name}'{hint} (known: {PRESETS})")
+    cfg = replace_config(SynthConfig(), **dict(_preset_values(name)), seed=int(seed))
     return replace_config(cfg, **overrides) if overrides else cfg

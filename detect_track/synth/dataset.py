@@ -43,7 +43,13 @@ from detect_track.io.datasets import (
     write_yolo_labels,
 )
 from detect_track.io.video import FrameSource
-from detect_track.synth.config import SynthConfig, random_config, replace_config
+from detect_track.synth.config import (
+    PRESETS,
+    SynthConfig,
+    preset_config,
+    random_config,
+    replace_config,
+)
 from detect_track.synth.video import simulate
 
 #: Class names of the detection datasets and models (VISEM-Tracking ids 0, 1, 2).
@@ -65,6 +71,11 @@ class DatasetSpec:
         um_per_px_max: Largest magnification drawn (µm per pixel).
         clip_frames: Frames simulated per clip.
         min_visible: Keep a label only if at least this fraction of its box is in the tile.
+        preset: Name of a simulator preset fitted to real footage (e.g. ``visem``,
+            :func:`~detect_track.synth.config.preset_config`); "" = none.
+        preset_fraction: Fraction of clips drawn from ``preset`` (the rest from
+            :func:`~detect_track.synth.config.random_config`); their cell count is varied
+            x0.3-2.5 (about 10-100 heads per frame) on its own random stream.
         hard_fraction: Fraction of clips whose optics are drawn beyond
             :func:`~detect_track.synth.config.random_config`'s range (:func:`harder`:
             stronger blur, more defocused cells, lower head contrast, more noise); 0 keeps
@@ -82,6 +93,8 @@ class DatasetSpec:
     clip_frames: int = 12
     min_visible: float = 0.6
     hard_fraction: float = 0.0
+    preset: str = ""
+    preset_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         if self.n_videos < 1 or self.frames_per_video < 1 or self.tiles_per_frame < 1:
@@ -96,6 +109,10 @@ class DatasetSpec:
             raise ConfigError("clip_frames must be >= frames_per_video")
         if not 0.0 <= self.hard_fraction <= 1.0:
             raise ConfigError("hard_fraction must be in [0, 1]")
+        if not 0.0 <= self.preset_fraction <= 1.0:
+            raise ConfigError("preset_fraction must be in [0, 1]")
+        if self.preset and self.preset not in PRESETS:
+            raise ConfigError(f"unknown simulator preset '{self.preset}' (known: {PRESETS})")
 
 
 def harder(cfg: SynthConfig, rng: np.random.Generator) -> SynthConfig:
@@ -246,6 +263,15 @@ def build_detection_dataset(
             hard_rng = np.random.default_rng([spec.seed, i, 0x4A2D])  # own stream: the
             # main one draws exactly as in datasets built before hard clips existed
             hard = spec.hard_fraction > 0 and hard_rng.random() < spec.hard_fraction
+            preset_rng = np.random.default_rng([spec.seed, i, 0x9E5E])  # own stream as well
+            from_preset = bool(spec.preset) and preset_rng.random() < spec.preset_fraction
+            if from_preset:
+                pre = preset_config(spec.preset, seed, um_per_px=round(um, 3),
+                                    video_format=fmt)
+                cfg = replace_config(
+                    pre, duration_s=spec.clip_frames / pre.fps,
+                    n_cells=max(3, int(round(pre.n_cells * math.exp(
+                        preset_rng.uniform(math.log(0.3), math.log(2.5)))))))
             if hard:
                 cfg = harder(cfg, hard_rng)
             res = simulate(Path(tmp) / "clip", cfg)
@@ -255,6 +281,8 @@ def build_detection_dataset(
             clips.append({"index": i, "split": split, "seed": seed, "um_per_px": cfg.um_per_px,
                           "look": json.loads(res.meta_path.read_text())["look"],
                           "video_format": fmt, "hard": bool(hard)})
+            if from_preset:  # only then: datasets without a preset keep their dataset.json
+                clips[-1]["preset"] = spec.preset
             for f, frame in FrameSource(res.video_path):
                 if f not in wanted:
                     continue

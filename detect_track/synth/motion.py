@@ -242,6 +242,8 @@ def draw_look(rng: np.random.Generator, cfg: SynthConfig, motility: str,
             vacuole = float(rng.uniform(0.3, 0.7))
     length = float(np.clip(length, 2.5, 7.5))
     width = float(np.clip(min(width, length), 1.5, 5.5))
+    if cfg.head_scale != 1.0 or cfg.head_aspect != 1.0:
+        length, width = length * cfg.head_scale, width * cfg.head_scale * cfg.head_aspect
     if rng.random() < cfg.defocus_frac:
         defocus = float(rng.uniform(0.45, 1.0) * cfg.defocus_um_max)
     else:

@@ -15,6 +15,11 @@ heads are smeared over the exposure time. Flagella are thin travelling-wave curv
 into one layer that goes through the same optics. Noise is Gaussian read noise plus
 shot-like noise whose variance grows with the signal.
 
+Looks fitted to real footage (``preset_config("visem")``) add, through settings that are
+neutral by default: a same-sign glow around heads (``glow``), heads blurred beyond the
+rest (``head_extra_blur_um``), dark tails on bright heads (``tail_sign``), hundreds of static
+debris specks with a phase halo (``n_specks``) and a fine static grain (``grain``).
+
 Coordinates are in pixels with pixel centres at integers (0-based), x = column.
 """
 
@@ -215,7 +220,7 @@ class Renderer:
         self._noise = np.empty((self.h, self.w), np.float32)
         # tail (flagellum) layer optics: thin line blurred by the optics, weaker halo
         blur_px = cfg.blur_um * self.px_per_um
-        self.tail_s1 = max(0.55, math.hypot(blur_px, 0.35 * self.px_per_um))
+        self.tail_s1 = max(0.55, math.hypot(blur_px, cfg.tail_width_um * self.px_per_um))
         self.tail_s2 = math.hypot(self.tail_s1, cfg.halo_width_um * self.px_per_um)
 
     # ------------------------------------------------------------------ static scene
@@ -261,8 +266,36 @@ class Renderer:
         for _ in range(int(rng.integers(0, 6))):  # hot / dead pixels
             obj[int(rng.integers(0, h)), int(rng.integers(0, w))] += rng.uniform(-0.4, 0.6)
         column = rng.normal(0, 0.002, w).astype(np.float32)
+        if cfg.n_specks > 0:
+            obj += self._specks(np.random.default_rng(rng.integers(0, 2 ** 63)))
+        if cfg.grain > 0:  # fine static grain of the slide and the optics (~1 px)
+            g_rng = np.random.default_rng(rng.integers(0, 2 ** 63))
+            grain = cv2.GaussianBlur(g_rng.standard_normal((h, w)).astype(np.float32), (0, 0),
+                                     0.7)
+            obj += grain * (cfg.grain / max(float(grain.std()), 1e-6))
         bg = self.style.background * np.clip(field, 0.1, None) * (1 + tex + obj + column)
         return bg.astype(np.float32)
+
+    def _specks(self, rng: np.random.Generator) -> np.ndarray:
+        """Static debris specks (``n_specks``): small blobs with a phase halo, relative."""
+        cfg, h, w, ppu = self.cfg, self.h, self.w, self.px_per_um
+        layer = np.zeros((h, w), np.float32)
+        pol = self.style.polarity
+        for _ in range(cfg.n_specks):
+            rad = 0.5 * cfg.speck_size_um * math.exp(rng.normal(0, 0.35)) * ppu
+            s1, s2, cf, _ = self._optics(float(rng.normal(0, 1.0)))
+            half = int(math.ceil(rad * 1.3 + 3 * s2 + 1))
+            yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float32)
+            a = max(0.35, rad)
+            m, _, _ = _ellipse_cover(xx, yy, rng.uniform(0, 3.14), a,
+                                     max(0.35, a * rng.uniform(0.6, 1.0)))
+            sign = -pol if rng.random() < cfg.speck_dark_frac else pol
+            c = cfg.speck_contrast * math.exp(rng.normal(0, 0.4)) * cf
+            # the density is normalised to a unit-area blob so contrast reads as peak contrast
+            peak = float(cv2.GaussianBlur(m, (0, 0), s1).max())
+            patch = _dog(m / max(peak, 1e-3), s1, s2, sign * c, cfg.speck_halo)
+            _stamp(layer, patch, rng.uniform(0, w), rng.uniform(0, h))
+        return layer
 
     def _flicker(self, rng: np.random.Generator) -> np.ndarray:
         n = self.cfg.n_frames
@@ -271,16 +304,19 @@ class Renderer:
         out = _smooth_noise(rng, n, 1.0 / self.cfg.fps, 0.4)  # correlation time 0.4 s
         return (1 + self.cfg.flicker * out).astype(np.float32)
 
-    def _optics(self, z_um: float) -> tuple[float, float, float, float]:
+    def _optics(self, z_um: float, blur_um: float | None = None
+                ) -> tuple[float, float, float, float]:
         """Blur sigmas (px), contrast factor and halo factor of an object at height ``z_um``.
 
         Away from the focal plane the object blurs and loses contrast; below it (z < 0)
         the contrast of a phase object fades through zero and reverses, as when focusing
-        through a cell in a phase-contrast microscope.
+        through a cell in a phase-contrast microscope. ``blur_um`` is the in-focus blur
+        (default ``cfg.blur_um``).
         """
         cfg = self.cfg
         d = abs(z_um)
-        blur_um = math.hypot(cfg.blur_um, DEFOCUS_BLUR_PER_UM * d)
+        blur_um = math.hypot(cfg.blur_um if blur_um is None else blur_um,
+                             DEFOCUS_BLUR_PER_UM * d)
         s1 = max(0.35, blur_um * self.px_per_um)
         s2 = math.hypot(s1, cfg.halo_width_um * self.px_per_um)
         contrast = float(defocus_factor(z_um, self.style.name == "brightfield"))
@@ -329,8 +365,9 @@ class Renderer:
                 tex = cv2.GaussianBlur(rng.standard_normal(m.shape).astype(np.float32), (0, 0),
                                        0.8)
                 m = m * np.clip(1 + 0.25 * tex, 0.3, 1.7)
-                sign = st.polarity if rng.random() < 0.6 else -st.polarity
-                c = st.head_contrast * math.exp(rng.normal(-0.3, 0.5)) * cf
+                sign = st.polarity if rng.random() < 1.0 - cfg.debris_dark_frac else -st.polarity
+                base = cfg.debris_contrast if cfg.debris_contrast >= 0 else st.head_contrast
+                c = base * math.exp(rng.normal(-0.3, 0.5)) * cf
             patch = _dog(m.astype(np.float32), s1, s2, sign * c, halo)
             start = np.array([rng.uniform(-margin, self.w + margin),
                               rng.uniform(-margin, self.h + margin)])
@@ -358,13 +395,15 @@ class Renderer:
         x, y, yaw, a, b = self.head_state(cell, frame)
         lk = cell.look
         k = frame - cell.f0
-        s1, s2, cf, halo = self._optics(float(cell.height(k)))
+        s1, s2, cf, halo = self._optics(float(cell.height(k)), self.cfg.head_blur_um)
         # motion during the exposure, centred on the frame time (central difference)
         k0, k1 = max(k - 1, 0), min(k + 1, cell.n - 1)
         vx, vy = (cell.xy[k1] - cell.xy[k0]) * self.px_per_um / max(k1 - k0, 1)
         smear = self.cfg.exposure_frac * math.hypot(vx, vy)
         n_sub = 1 if smear < 0.35 else min(8, int(math.ceil(smear / 0.35)) + 1)
-        half = int(math.ceil(a * 1.25 + 3 * s2 + 1 + smear / 2))
+        s_glow = math.hypot(s1, self.cfg.glow_width_um * self.px_per_um)
+        reach = max(s2, s_glow) if self.cfg.glow > 0 else s2
+        half = int(math.ceil(a * 1.25 + 3 * reach + 1 + smear / 2))
         ix, iy = int(round(x)), int(round(y))
         if ix + half < 0 or iy + half < 0 or ix - half >= self.w or iy - half >= self.h:
             return
@@ -383,6 +422,9 @@ class Renderer:
         edge_on = 1 + 0.25 * (1 - (b * 2 / self.px_per_um) / max(lk.width_um, 1e-6))
         c = self.style.polarity * self.style.head_contrast * lk.contrast * cf * edge_on
         patch = _dog(m, s1, s2, c, halo)
+        if self.cfg.glow > 0:
+            patch += (c * self.cfg.glow) * cv2.GaussianBlur(m, (0, 0), s_glow,
+                                                            borderType=cv2.BORDER_CONSTANT)
         _add(obj, patch, iy - half, ix - half)
 
     def _tails(self, cells: list[Cell], frame: int) -> np.ndarray | None:
@@ -401,7 +443,7 @@ class Renderer:
         ds = 0.45 / ppu  # µm between samples (< 0.5 px)
         line = math.sqrt(2 * math.pi) * self.tail_s1 * ds * ppu
         base_c = (self.style.polarity * self.style.head_contrast * self.cfg.flagellum_contrast
-                  * self.style.tail_factor)
+                  * self.style.tail_factor * self.cfg.tail_sign)
         n = len(cells)
         par = np.empty((n, 16))
         for i, cell in enumerate(cells):

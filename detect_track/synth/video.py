@@ -228,7 +228,7 @@ def _truth(cfg: SynthConfig, cells: list[Cell],
             "angle_deg": np.degrees(yaw[sl]) % 360.0, "length_px": 2 * a,
             "width_px": 2 * b[sl], "box_w": bw, "box_h": bh,
             "in_focus": cell.defocus(sl) <= IN_FOCUS_UM,
-            "resolved": relative_peak(cell.height(sl), cfg.blur_um, a / ppu, b[sl] / ppu,
+            "resolved": relative_peak(cell.height(sl), cfg.head_blur_um, a / ppu, b[sl] / ppu,
                                       brightfield) >= MIN_RESOLVED_PEAK,
             "agglutinated": cell.cluster_id >= 0,
         }))
