@@ -6,8 +6,9 @@ Each report is a single ``.html`` file rendered from the Jinja templates in
 :mod:`detect_track.report.figures` and embedded as a ``data:`` URI. There is no JavaScript
 and no reference to any other file or URL, except relative links: from a batch report to
 the per-video reports, from a video report to its ``overlay.mp4`` (a ``<video>`` element)
-and from a still-image report to its annotated images. The templates autoescape: all text that comes from data (video
-names, paths, warnings, errors, configuration values) is HTML-escaped.
+and from a still-image report to its annotated images. The templates autoescape: all text
+that comes from data (video names, paths, warnings, errors, configuration values) is
+HTML-escaped.
 
 This module sets up Jinja and renders; :mod:`detect_track.report.context` builds what the
 templates show and :mod:`detect_track.report.figures` draws the figures. A lab can brand
