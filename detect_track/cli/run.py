@@ -201,6 +201,7 @@ def run_one_video(args: argparse.Namespace, cfg: Any) -> int:
 def run_stills(args: argparse.Namespace, cfg: Any) -> int:
     """Still images (``--config sperm-slide``): detections.csv, counts.csv, annotated PNGs."""
     from detect_track.io.export import ensure_output_dir
+    from detect_track.report.annotated import draw_annotated
     from detect_track.stills import list_images, run_images, write_still_results
 
     images = list_images(args.video)
@@ -211,10 +212,16 @@ def run_stills(args: argparse.Namespace, cfg: Any) -> int:
         update, close = progress_bar("images", args.quiet)
         try:
             results = run_images(images, cfg, args.um_per_px, progress=update,
-                                 annotated_dir=annotated)
+                                 annotated_dir=annotated, annotator=draw_annotated)
         finally:
             close()
         paths = write_still_results(results, out)
+        if not args.no_report:
+            from detect_track.report.still_report import write_still_report
+
+            paths["report"] = write_still_report(
+                results, out / "report.html", source=str(args.video), config=cfg,
+                annotated="annotated" if annotated is not None else None)
     if annotated is not None:
         paths["annotated"] = annotated
     for w in results.warnings:

@@ -33,7 +33,7 @@ from detect_track.errors import ConfigError, InputError
 from detect_track.report import MOTILITY_COLOURS
 from detect_track.types import MOTILITY_CLASSES
 
-__all__ = ["OverlayRenderer", "choose_scale_bar_um"]
+__all__ = ["OverlayRenderer", "choose_scale_bar_um", "micro_label_mask"]
 
 #: Class order used for colour indices; the last one is for tracks without a class.
 _CLASSES: tuple[str, ...] = (*MOTILITY_CLASSES, "unclassified")
@@ -72,7 +72,7 @@ def choose_scale_bar_um(width_px: int, um_per_px: float) -> float:
     return float(candidates[int(np.argmin(np.abs(np.log(cand_px / target))))])
 
 
-def _micro_label_mask(prefix: str, scale: float, thickness: int) -> np.ndarray:
+def micro_label_mask(prefix: str, scale: float, thickness: int) -> np.ndarray:
     """Render ``prefix + "µm"`` in OpenCV's Hershey font as a coverage mask.
 
     Hershey fonts have no "µ", so "um" is drawn and the left stem of the "u" is extended
@@ -279,7 +279,7 @@ class OverlayRenderer:
         self.scale_bar_um = choose_scale_bar_um(w, self.um_per_px)
         self._bar_px = int(round(self.scale_bar_um / self.um_per_px))
         length = f"{self.scale_bar_um:g}"
-        self._bar_mask = _micro_label_mask(f"{length} ", s, self._text_th)
+        self._bar_mask = micro_label_mask(f"{length} ", s, self._text_th)
         self._bar_th = max(2, int(round(6 * s)))
         self._strip_items: list[tuple[str, int, int, int]] = []
         self._strip_h = 0
