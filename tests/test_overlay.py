@@ -80,12 +80,12 @@ def test_overlay_video_boxes_trail_and_background(cells_video: Path, tmp_path: P
     out = read_all(written)
     src = read_all(cells_video)
     assert len(out) == N_FRAMES
-    strip_h = out[0].shape[0] - H  # legend, time and scale bar: a strip below the frame
+    strip_h = out[0].shape[0] - H  # legend, time and scale bar: a strip above the frame
     assert 20 <= strip_h <= 120 and out[0].shape[0] % 2 == 0
     assert all(f.shape == (H + strip_h, W, 3) for f in out)
 
     # Late frame: the label above the progressive cell's box is filled with its colour.
-    hsv = cv2.cvtColor(out[N_TRACKED - 1], cv2.COLOR_BGR2HSV).astype(int)
+    hsv = cv2.cvtColor(out[N_TRACKED - 1][strip_h:], cv2.COLOR_BGR2HSV).astype(int)
     x, y = (int(v) for v in moving(N_TRACKED - 1))
     box_x1, box_y1 = x - 6, y - 5  # box = centre -/+ (w/2 + 2), at least 5 px
     label = hsv[box_y1 - 10:box_y1 - 2, box_x1 + 1:box_x1 + 8]
@@ -106,9 +106,9 @@ def test_overlay_video_boxes_trail_and_background(cells_video: Path, tmp_path: P
     # Frames without cells: the whole frame is the source video, up to codec noise (no
     # legend, time stamp or scale bar over the cells); the strip below is dark with text.
     for k in range(N_TRACKED, N_FRAMES):
-        diff = np.abs(out[k][:H].astype(int) - src[k].astype(int))
+        diff = np.abs(out[k][strip_h:].astype(int) - src[k].astype(int))
         assert diff.mean() < 4 and np.percentile(diff, 99) < 12 and diff.max() < 60
-        strip = out[k][H:]
+        strip = out[k][:strip_h]
         assert np.median(strip) < 60 and strip.max() > 200
 
 
@@ -146,8 +146,9 @@ def test_fallback_encoders(cells_video: Path, tmp_path: Path, codec: str, suffix
     assert len(read_all(video.path)) == N_FRAMES
 
 
-def test_strip_holds_time_legend_and_scale_bar_below_the_frame() -> None:
-    """In strip mode the frame is untouched where there is no cell; "inside" keeps the size."""
+def test_strip_holds_time_legend_and_scale_bar_above_the_frame() -> None:
+    """In strip mode the frame (below the strip) is untouched where there is no cell;
+    "inside" keeps the size."""
     trajectories, tracks = make_tables()
     grey = np.full((H, W, 3), 100, np.uint8)
     strip = OverlayRenderer(trajectories, tracks, (W + 1, H), fps=FPS, um_per_px=0.5)
@@ -155,8 +156,9 @@ def test_strip_holds_time_legend_and_scale_bar_below_the_frame() -> None:
     assert out_w == W + 2 and out_h > H and out_h % 2 == 0
     frame = strip.render(np.full((H, W + 1, 3), 100, np.uint8), N_TRACKED + 2)  # no cell
     assert frame.shape == (out_h, out_w, 3)
-    assert (frame[:H, :W + 1] == 100).all()  # nothing drawn over the sample
-    assert frame[H:].max() == 255  # white text and scale bar in the strip
+    top = out_h - H
+    assert (frame[top:, :W + 1] == 100).all()  # nothing drawn over the sample
+    assert frame[:top].max() == 255  # white text and scale bar in the strip
     inside = OverlayRenderer(trajectories, tracks, (W, H), fps=FPS, um_per_px=0.5,
                              legend="inside")
     assert inside.output_size == (W, H)
@@ -168,7 +170,8 @@ def test_strip_holds_time_legend_and_scale_bar_below_the_frame() -> None:
 def test_trail_fades_and_interpolated_box_is_dashed() -> None:
     """Exact pixel checks on the renderer itself (no lossy codec in between)."""
     trajectories, tracks = make_tables()
-    renderer = OverlayRenderer(trajectories, tracks, (W, H), fps=FPS, um_per_px=0.5, trail_s=0.4)
+    renderer = OverlayRenderer(trajectories, tracks, (W, H), fps=FPS, um_per_px=0.5, trail_s=0.4,
+                               legend="inside")  # frame coordinates as in the source
     grey = np.full((H, W, 3), 100, np.uint8)
 
     frame = renderer.render(grey.copy(), N_TRACKED - 1)

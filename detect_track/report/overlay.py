@@ -3,7 +3,7 @@
 :func:`write_overlay` re-reads the source video, draws each frame with
 :class:`~detect_track.report.overlay_renderer.OverlayRenderer` (boxes and track ids, fading
 trails, a legend of the motility classes, a scale bar and a time stamp, the last three in a
-strip below the frame) and writes it atomically (temporary file, then rename).
+strip above the frame) and writes it atomically (temporary file, then rename).
 
 The file is H.264 in MP4 (``libx264`` through PyAV), which every current browser plays, so
 ``report.html`` embeds it in a ``<video>`` element. detect-track is AGPL-3.0-or-later, which
@@ -249,7 +249,7 @@ def write_overlay_video(source: str | os.PathLike[str], trajectories: pd.DataFra
     Per frame: a box (solid; dashed for ``interpolated`` rows) and the track id around every
     cell of ``trajectories`` in that frame, a trail of its last ``trail_s`` seconds fading
     with age, all coloured by the track's motility class (:data:`MOTILITY_COLOURS`;
-    tracks without a class are gray); below the frame, a strip with ``t = … s frame …``, a
+    tracks without a class are gray); above the frame, a strip with ``t = … s frame …``, a
     legend with the number of cells of each class in the frame and a scale bar of a round
     length (about 15 % of the width).
 
@@ -270,7 +270,7 @@ def write_overlay_video(source: str | os.PathLike[str], trajectories: pd.DataFra
         progress: Called as ``progress(frames_done, n_frames)`` after each frame
             (``n_frames`` is 0 when the source does not know its length).
         codecs: Encoders to try, in order (names of :data:`CODECS`); default all of them.
-        legend: ``"strip"`` (below the frame) or ``"inside"`` (panels in the corners).
+        legend: ``"strip"`` (above the frame) or ``"inside"`` (panels in the corners).
 
     Returns:
         What was written: path, encoder, MIME type, whether browsers play it.

@@ -10,7 +10,8 @@ then draws, per frame,
 * a scale bar of a round length in µm (:func:`choose_scale_bar_um`) and a time stamp.
 
 By default (``legend="strip"``) the time stamp, legend and scale bar are drawn in a dark
-strip *below* the frame, so they hide no cell: the output frame is taller than the source
+strip *above* the frame (outside it, so they hide no cell, and away from the bottom edge
+that a video player's controls cover): the output frame is taller than the source
 (:attr:`OverlayRenderer.output_size`; both sides even, as H.264 in 4:2:0 needs).
 ``legend="inside"`` draws them on translucent panels in the frame corners instead, keeping
 the source size.
@@ -139,7 +140,8 @@ class OverlayRenderer:
         um_per_px: Micrometres per pixel (> 0), for the scale bar.
         trail_s: Trail length in seconds (0 disables trails).
         legend: ``"strip"`` (default): time stamp, legend and scale bar in a strip below the
-            frame, where they hide no cell; ``"inside"``: on panels in the frame corners.
+            frame (above it), where they hide no cell; ``"inside"``: on panels in the frame
+            corners.
 
     Raises:
         ConfigError: If ``fps``, ``um_per_px`` or ``trail_s`` is out of range, or
@@ -329,8 +331,8 @@ class OverlayRenderer:
         Returns:
             With ``legend="inside"``: ``image`` annotated in place (a contiguous copy if
             ``image`` was not contiguous). With ``legend="strip"``: a new frame of
-            :attr:`output_size`, ``image`` (boxes and trails drawn in place) on top and the
-            strip with time stamp, legend and scale bar below.
+            :attr:`output_size`: the strip with time stamp, legend and scale bar on top,
+            ``image`` (boxes and trails drawn in place) below it.
         """
         if not image.flags.c_contiguous:
             image = np.ascontiguousarray(image)
@@ -419,14 +421,15 @@ class OverlayRenderer:
     def _draw_strip(self, image: np.ndarray, frame_idx: int, counts: np.ndarray) -> np.ndarray:
         out_w, out_h = self.output_size
         canvas = np.empty((out_h, out_w, 3), np.uint8)
-        canvas[:self.height, :self.width] = image
-        canvas[:self.height, self.width:] = 0
-        canvas[self.height:] = 32  # dark gray: reads as "not the sample"
+        y0 = out_h - self.height  # the strip is on top: a player's controls cover the bottom
+        canvas[:y0] = 32  # dark gray: reads as "not the sample"
+        canvas[y0:, :self.width] = image
+        canvas[y0:, self.width:] = 0
         s, th, lh = self._ui_scale, self._text_th, self._line_h
         pad = self._legend_pad
         white = (255, 255, 255)
         for kind, row, x, y in self._strip_items:
-            yc = self.height + pad + y * lh + lh // 2
+            yc = pad + y * lh + lh // 2
             if kind == "time":
                 text = f"t = {frame_idx / self.fps:.2f} s  frame {frame_idx}"
                 tht = cv2.getTextSize(text, _FONT, s, th)[0][1]
