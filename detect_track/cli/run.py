@@ -47,10 +47,13 @@ Writes into the output folder:
   summary.json      counts and percentages, the fps and µm/px used and where they came from
   report.html       one-page report: summary, trajectory plot, histograms, track table
   overlay.mp4       (--overlay) the video with boxes, ids and trails coloured by class
+                    (H.264, played in report.html; legend in a strip above the frame)
 
 Still images (stained slides): --config sperm-slide with an image or a folder of
-images (PNG, JPEG, TIFF; 8/16-bit) writes detections.csv (boxes in px, class,
-confidence, head-shape call), counts.csv (per image and class) and annotated/*.png.
+images (PNG, JPEG, TIFF; 8/16-bit) writes detections.csv (boxes in px and, with
+--um-per-px, µm; class, confidence, head-shape call), counts.csv (per image and
+class), annotated/*.png (short labels, legend, scale bar), report.html and
+annotations/ (coco.json, yolo/: the boxes to correct in CVAT or Label Studio).
 
 Batch: give a folder (searched recursively for videos, TIFF stacks and folders of
 frames), a quoted glob ('data/**/*.avi') or a list file (.txt, one path per line).
