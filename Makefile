@@ -25,8 +25,8 @@ demo: $(STAMP)
 	$(VENV)/bin/detect-track $(SAMPLE) --config sperm-sim --um-per-px $(SAMPLE_UM_PER_PX) --out results/demo --overlay
 	$(VENV)/bin/detect-track datasets/samples/smear_testicular/smear.jpg --config testicular --um-per-px 0.55 --out results/demo-smear
 	$(VENV)/bin/detect-track datasets/samples/slide_stained/slide.jpg --config sperm-slide --um-per-px 0.1 --out results/demo-slide
-	@echo "Open results/demo/report.html in a browser, tracks.csv in a spreadsheet; overlay.mp4 shows what was tracked."
-	@echo "Still images: results/demo-smear/counts.csv (six testicular cell types), results/demo-slide/detections.csv; annotated/ holds the drawn boxes."
+	@echo "Open results/demo/report.html in a browser (it plays overlay.mp4, what was tracked), tracks.csv in a spreadsheet."
+	@echo "Still images: results/demo-smear/report.html (six testicular cell types), results/demo-slide/report.html (head shapes); annotated/ holds the drawn boxes, annotations/ the COCO / YOLO export."
 
 # tests/test_browser.py opens the reports in headless Chromium: install Debian's chromium
 # when it is missing and we can (root + apt-get); otherwise those tests skip, saying why
