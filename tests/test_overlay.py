@@ -244,3 +244,20 @@ def test_scale_bar_length_is_round_and_about_15_percent() -> None:
     for width, scale in ((160, 2.0), (1920, 0.1), (640, 0.35), (1024, 1.3), (800, 0.05)):
         length = choose_scale_bar_um(width, scale)
         assert 0.10 <= length / scale / width <= 0.20
+
+
+def test_video_report_embeds_a_playable_overlay_or_says_why_not() -> None:
+    """report.html: a <video controls> for H.264 / VP9, a link and a note for mp4v / MJPG."""
+    from detect_track.report.html import video_report
+
+    trajectories, tracks = make_tables()
+    summary = {"video": "cells.avi", "fps": FPS, "um_per_px": 0.5}
+    playable = {"file": "overlay.mp4", "codec": "libx264", "mime": "video/mp4",
+                "browser_playable": True, "frames": 20}
+    page = video_report(trajectories, tracks, summary, overlay=playable)
+    assert '<video class="overlay" controls preload="metadata" src="overlay.mp4#t=0.1">' in page
+    assert "libx264, 20 frames" in page and "strip above the frame" in page
+    fallback = dict(playable, file="overlay.avi", codec="MJPG", browser_playable=False)
+    page = video_report(trajectories, tracks, summary, overlay=fallback)
+    assert "<video" not in page and 'href="overlay.avi"' in page and "VLC" in page
+    assert "Overlay video" not in video_report(trajectories, tracks, summary)
