@@ -131,6 +131,23 @@ def test_browser_codec_is_h264_in_mp4_when_available(cells_video: Path, tmp_path
     assert b"moov" in head and head.find(b"moov") < head.find(b"mdat")  # faststart: index first
 
 
+def test_odd_sized_frames_are_padded_for_h264(tmp_path: Path) -> None:
+    """4:2:0 H.264 needs even sides: an odd-sized source (corner legend) still encodes."""
+    if "libx264" not in available_codecs():
+        pytest.skip("PyAV's FFmpeg has no libx264 here")
+    frames = [render_blobs(np.array([[20.0 + f, 30.0]]), shape=(75, 101), seed=f)
+              for f in range(5)]
+    src = tmp_path / "odd"
+    src.mkdir()
+    for f, frame in enumerate(frames):  # PNG frames keep the odd size (a video may not)
+        cv2.imwrite(str(src / f"{f:03d}.png"), frame)
+    empty = pd.DataFrame(columns=["frame", "track_id", "x_px", "y_px"])
+    video = write_overlay_video(src, empty, pd.DataFrame(), tmp_path / "o.mp4", fps=FPS,
+                                um_per_px=1.0, legend="inside")
+    assert video.codec == "libx264" and video.frames == 5
+    assert read_all(video.path)[0].shape == (76, 102, 3)
+
+
 @pytest.mark.parametrize(("codec", "suffix", "playable"), [
     ("libvpx-vp9", ".webm", True), ("mp4v", ".mp4", False), ("MJPG", ".avi", False)])
 def test_fallback_encoders(cells_video: Path, tmp_path: Path, codec: str, suffix: str,

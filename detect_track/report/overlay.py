@@ -141,6 +141,9 @@ class _Writer:
             return
         import av
 
+        # 4:2:0 chroma needs even sides: odd frames get one replicated row / column
+        self._pad = (size[1] % 2, size[0] % 2)
+        size = (size[0] + self._pad[1], size[1] + self._pad[0])
         fmt = "webm" if path.suffix == ".webm" else "mp4"
         options = {"movflags": "+faststart"} if fmt == "mp4" else {}
         self._container = av.open(str(path), mode="w", format=fmt, options=options)
@@ -160,6 +163,8 @@ class _Writer:
         if self._cv is not None:
             self._cv.write(bgr)
             return
+        if any(self._pad):
+            bgr = cv2.copyMakeBorder(bgr, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
         frame = self._av.VideoFrame.from_ndarray(bgr, format="bgr24")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
