@@ -70,9 +70,9 @@ def still_context(results: StillResults, *, source: str = "",
         {"key": "Images", "value": str(len(images)), "colour": "",
          "detail": f"{len(results.errors)} unreadable" if results.errors else ""},
         {"key": "Objects", "value": str(int(len(det))), "detail": "all classes", "colour": ""}]
-    cards += [{"key": n.replace("_", " "), "value": str(int(totals.get(n, 0))),
-               "detail": f"{_pct(int(totals.get(n, 0)), len(det))} % · label {short[n]}",
-               "colour": colours[n]} for n in shown]
+    cards += [{"key": short[n], "value": str(int(totals.get(n, 0))),
+               "detail": f"{n.replace('_', ' ')} · {_pct(int(totals.get(n, 0)), len(det))} %",
+               "colour": colours[n]} for n in shown]  # long names wrap in the detail line
 
     morphology = None
     if shape_names:
