@@ -176,5 +176,3 @@ def write_still_report(results: StillResults, path: str | os.PathLike[str], *,
                        template_dirs=template_dirs)
     ensure_output_dir(Path(path).parent)
     return write_text(doc, path)
-
-
