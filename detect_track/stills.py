@@ -41,6 +41,46 @@ from detect_track.types import Detections, ImageScale
 #: Columns of ``detections.csv``: one row per object found (pixels of the original image).
 DETECTION_COLUMNS = ("image", "x1", "y1", "x2", "y2", "class_name", "confidence",
                      "morphology", "morphology_confidence")
+#: Columns added to ``detections.csv`` when the scale was given (``--um-per-px`` or the
+#: configuration, not the assumed default): box centre and size in µm.
+DETECTION_UM_COLUMNS = ("x_um", "y_um", "width_um", "height_um")
+
+#: Short labels drawn over the cells of annotated images (a legend spells them out).
+SHORT_LABELS: dict[str, str] = {
+    "sperm": "S", "sperm_head": "H",
+    "sertoli": "Se", "primary_spermatocyte": "PS", "round_spermatid": "RS",
+    "elongated_spermatid": "ES", "immature_sperm": "IS", "mature_sperm": "MS",
+    "normal": "N", "tapered": "T", "pyriform": "P", "amorphous": "A", "small": "Sm",
+    "not_assessable": "NA",
+}
+
+
+def short_labels(names: Sequence[str]) -> dict[str, str]:
+    """A short, unique label for each class or head-shape name.
+
+    Known names get :data:`SHORT_LABELS`; others their initials (``round_spermatid`` ->
+    ``RS``) or, for one word, its first two letters (``leucocyte`` -> ``Le``); a number is
+    appended where two names would share a label.
+
+    Args:
+        names: Class and head-shape names (duplicates and empty names are ignored).
+
+    Returns:
+        ``{name: label}``.
+    """
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for name in dict.fromkeys(n for n in names if n):
+        words = [w for w in str(name).replace("-", "_").split("_") if w]
+        label = SHORT_LABELS.get(name) or (
+            "".join(w[0].upper() for w in words) if len(words) > 1
+            else str(name)[:2].capitalize())
+        base, k = label, 2
+        while label in used:
+            label, k = f"{base}{k}", k + 1
+        used.add(label)
+        out[name] = label
+    return out
 
 
 @dataclass
@@ -53,6 +93,10 @@ class StillResults:
         errors: ``(image, message)`` of the images that could not be read.
         um_per_px: The scale used.
         warnings: Problems the user should know about (e.g. the scale was assumed).
+        scale_source: Where the scale came from: ``cli``, ``config`` or ``default``
+            (assumed; then ``detections.csv`` has no µm columns).
+        class_names: The detector's classes, in its order (class ids of the exports).
+        image_sizes: ``{image name: (width_px, height_px)}`` of the images read.
     """
 
     detections: pd.DataFrame
@@ -60,6 +104,9 @@ class StillResults:
     errors: list[tuple[str, str]]
     um_per_px: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    scale_source: str = ""
+    class_names: tuple[str, ...] = ()
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def list_images(path: str | os.PathLike[str]) -> list[Path]:
@@ -227,9 +274,15 @@ def _traced_classes(names: Sequence[str]) -> tuple[int, int]:
     return names.index("sperm_head"), names.index("sperm")
 
 
+#: Draws the annotated copy of one image: ``(image, detections, class_names, um_per_px)``
+#: -> 8-bit BGR image.
+Annotator = Callable[[np.ndarray, pd.DataFrame, Sequence[str], float], np.ndarray]
+
+
 def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = None,
                progress: Callable[[int, int], None] | None = None,
-               annotated_dir: Path | None = None) -> StillResults:
+               annotated_dir: Path | None = None,
+               annotator: Annotator | None = None) -> StillResults:
     """Detect, classify (sperm heads) and count the objects of still images.
 
     Args:
@@ -241,6 +294,8 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
         progress: ``progress(images_done, images_total)``.
         annotated_dir: If given, ``<stem>.png`` with the boxes drawn is written there
             for each image as soon as it is done (atomically).
+        annotator: Draws those images (default :func:`annotate`: boxes and short labels;
+            the command line passes the report's, which adds a legend and a scale bar).
 
     Returns:
         Detections, counts, and the images that could not be read (the others go on).
@@ -273,6 +328,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
     rows: list[pd.DataFrame] = []
     counts: list[dict[str, object]] = []
     errors: list[tuple[str, str]] = []
+    sizes: dict[str, tuple[int, int]] = {}
     for k, path in enumerate(images):
         if progress is not None and k:
             progress(k, len(images))
@@ -281,6 +337,7 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
         except InputError as exc:
             errors.append((path.name, str(exc)))
             continue
+        sizes[path.name] = (int(image.shape[1]), int(image.shape[0]))
         d = detect_image(detector, image, cfg, um_per_px, reclassifier)
         d = d[d.confidence >= cfg.still.min_confidence]  # what is reported and counted
         cls = [names[c] if 0 <= c < len(names) else str(c) for c in d.class_id]
@@ -304,14 +361,33 @@ def run_images(images: Sequence[Path], cfg: Config, um_per_px: float | None = No
             counts.append({"image": path.name, "class_name": name,
                            "count": int(sum(c == name for c in cls))})
         if annotated_dir is not None:
-            _write_png(Path(annotated_dir) / f"{path.stem}.png", annotate(image, table))
+            draw = annotator or annotate
+            _write_png(Path(annotated_dir) / f"{path.stem}.png",
+                       draw(image, table, names, um_per_px))
     if progress is not None and images:
         progress(len(images), len(images))
     detections = (pd.concat(rows, ignore_index=True) if rows else
                   pd.DataFrame(columns=list(DETECTION_COLUMNS)))
-    return StillResults(detections[list(DETECTION_COLUMNS)],
+    detections = detections[list(DETECTION_COLUMNS)]
+    if source != "default":
+        detections = with_um_columns(detections, um_per_px)
+    return StillResults(detections,
                         pd.DataFrame(counts, columns=["image", "class_name", "count"]), errors,
-                        um_per_px, warnings)
+                        um_per_px, warnings, source, names, sizes)
+
+
+def with_um_columns(detections: pd.DataFrame, um_per_px: float) -> pd.DataFrame:
+    """``detections`` plus :data:`DETECTION_UM_COLUMNS` (box centre and size in µm).
+
+    Values are rounded to 0.01 µm (the pixel boxes are sub-pixel estimates).
+    """
+    box = detections[["x1", "y1", "x2", "y2"]].to_numpy(float).reshape(-1, 4)
+    out = detections.copy()
+    out["x_um"] = np.round((box[:, 0] + box[:, 2]) / 2 * um_per_px, 2)
+    out["y_um"] = np.round((box[:, 1] + box[:, 3]) / 2 * um_per_px, 2)
+    out["width_um"] = np.round((box[:, 2] - box[:, 0]) * um_per_px, 2)
+    out["height_um"] = np.round((box[:, 3] - box[:, 1]) * um_per_px, 2)
+    return out
 
 
 def calls_to_cells(table: pd.DataFrame, heads: np.ndarray) -> None:
@@ -340,23 +416,42 @@ def calls_to_cells(table: pd.DataFrame, heads: np.ndarray) -> None:
                 table.iloc[h, table.columns.get_loc("morphology_confidence")]
 
 
-def annotate(image: np.ndarray, detections: pd.DataFrame) -> np.ndarray:
-    """The image as 8-bit BGR with a box and label per detection (supervision)."""
+def annotate(image: np.ndarray, detections: pd.DataFrame,
+             class_names: Sequence[str] = (), um_per_px: float = 0.0) -> np.ndarray:
+    """The image as 8-bit BGR with a box and a short label per detection (supervision).
+
+    Boxes are coloured by class (``class_names`` order, else sorted names); the label is the
+    short form (:func:`short_labels`) of the head shape where there is one, else of the
+    class. :func:`detect_track.report.annotated.draw_annotated` adds the legend and a
+    scale bar below the image.
+
+    Args:
+        image: The image (any bit depth, gray or colour).
+        detections: Its rows of ``detections.csv``.
+        class_names: The detector's classes (fixes each class's colour across images).
+        um_per_px: Unused here (the scale bar is the report's); for the annotator protocol.
+
+    Returns:
+        8-bit BGR copy of the image with the boxes drawn.
+    """
     import supervision as sv
 
     from detect_track.detectors.learned import to_bgr
 
+    del um_per_px
     canvas = image if image.dtype == np.uint8 and image.ndim == 3 else to_bgr(image)
     canvas = canvas.copy()
     if not len(detections):
         return canvas
-    names = sorted(detections["class_name"].unique())
+    names = list(class_names) or sorted(detections["class_name"].unique())
+    names += sorted(set(detections["class_name"]) - set(names))
+    shape = detections["morphology"].fillna("").astype(str)
+    short = short_labels([*names, *shape])
     dets = sv.Detections(xyxy=detections[["x1", "y1", "x2", "y2"]].to_numpy(float),
                          confidence=detections["confidence"].to_numpy(float),
                          class_id=detections["class_name"].map(names.index).to_numpy(int))
-    labels = [f"{c} {m}".strip() for c, m in zip(detections["class_name"],
-                                                 detections["morphology"].fillna(""),
-                                                 strict=True)]
+    labels = [short[m] if m else short[c] for c, m in zip(detections["class_name"], shape,
+                                                          strict=True)]
     thickness = max(1, round(max(canvas.shape[:2]) / 800))
     canvas = sv.BoxAnnotator(thickness=thickness).annotate(canvas, dets)
     return sv.LabelAnnotator(text_scale=0.35 * thickness, text_padding=2).annotate(
@@ -364,12 +459,65 @@ def annotate(image: np.ndarray, detections: pd.DataFrame) -> np.ndarray:
 
 
 def write_still_results(results: StillResults, out_dir: Path) -> dict[str, Path]:
-    """Write ``detections.csv`` and ``counts.csv`` atomically."""
+    """Write ``detections.csv``, ``counts.csv`` and the annotation exports, atomically.
+
+    ``annotations/`` holds the detections as pre-annotations to correct in CVAT or Label
+    Studio (:func:`write_annotations`).
+    """
     from detect_track.io.export import ensure_output_dir, write_csv
 
     out = ensure_output_dir(out_dir)
-    return {"detections": write_csv(results.detections, out / "detections.csv"),
-            "counts": write_csv(results.counts, out / "counts.csv")}
+    paths = {"detections": write_csv(results.detections, out / "detections.csv"),
+             "counts": write_csv(results.counts, out / "counts.csv")}
+    paths.update(write_annotations(results, out / "annotations"))
+    return paths
+
+
+def write_annotations(results: StillResults, out_dir: Path) -> dict[str, Path]:
+    """The detections as COCO json and YOLO txt, to correct in CVAT or Label Studio.
+
+    Layout (the writers of :mod:`detect_track.io.datasets`, as the frame export of
+    ``detect-track annotate`` uses)::
+
+        coco.json            COCO: images (the original file names), boxes, a "score" each
+        yolo/classes.txt     one class name per line (id = line number, from 0)
+        yolo/labels/<stem>.txt   YOLO: class cx cy w h, normalised, one box per line
+
+    Import ``coco.json`` with the image folder, or ``yolo/`` with the images copied to
+    ``yolo/images/`` (Label Studio's YOLO import; CVAT "YOLO 1.1" reads the same lines).
+
+    Returns:
+        ``{"coco": path, "yolo": folder}``.
+    """
+    import json
+    from functools import partial
+
+    from detect_track.io.datasets import add_coco_image, write_yolo_labels
+    from detect_track.io.export import atomic_write, ensure_output_dir
+
+    out = ensure_output_dir(out_dir)
+    labels_dir = ensure_output_dir(out / "yolo" / "labels")
+    names = list(results.class_names) or sorted(results.detections["class_name"].unique())
+    det = results.detections
+    extra = sorted(set(det["class_name"]) - set(names))
+    names += extra
+    coco: dict = {"images": [], "annotations": [], "categories": [
+        {"id": k + 1, "name": n} for k, n in enumerate(names)]}
+    for image, (width, height) in results.image_sizes.items():
+        rows = det[det["image"] == image]
+        boxes = rows[["x1", "y1", "x2", "y2"]].to_numpy(float).reshape(-1, 4)
+        classes = rows["class_name"].map(names.index).to_numpy(int)
+        n_before = len(coco["annotations"])
+        add_coco_image(coco, image, width, height, boxes, classes)
+        for ann, score in zip(coco["annotations"][n_before:], rows["confidence"], strict=True):
+            ann["score"] = round(float(score), 4)
+        atomic_write(labels_dir / f"{Path(image).stem}.txt",
+                     partial(write_yolo_labels, boxes=boxes, classes=classes, width=width,
+                             height=height))
+    text = json.dumps(coco)
+    coco_path = atomic_write(out / "coco.json", partial(Path.write_text, data=text))
+    atomic_write(out / "yolo" / "classes.txt", lambda p: p.write_text("\n".join(names) + "\n"))
+    return {"coco": coco_path, "yolo": out / "yolo"}
 
 
 def _write_png(path: Path, image: np.ndarray) -> Path:

@@ -1,4 +1,5 @@
-"""Overlay video: frames, colours, trails, untouched background, errors, atomic output."""
+"""Overlay video: frames, colours, trails, untouched background, strip legend, codecs, errors,
+atomic output."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from detect_track.errors import ConfigError, InputError
 from detect_track.report import MOTILITY_COLOURS
-from detect_track.report.overlay import write_overlay
+from detect_track.report.overlay import available_codecs, write_overlay, write_overlay_video
 from detect_track.report.overlay_renderer import OverlayRenderer, choose_scale_bar_um
 from tests.helpers import render_blobs, write_video
 
@@ -73,16 +74,18 @@ def test_overlay_video_boxes_trail_and_background(cells_video: Path, tmp_path: P
                             um_per_px=0.5, trail_s=0.4,
                             progress=lambda done, total: calls.append((done, total)))
 
-    assert written.exists() and written.suffix in (".mp4", ".avi")
+    assert written.exists() and written.suffix in (".mp4", ".webm", ".avi")
     assert sorted(p.name for p in out_dir.iterdir()) == [written.name]  # no temp file left
     assert calls[-1] == (N_FRAMES, N_FRAMES) and len(calls) == N_FRAMES
     out = read_all(written)
     src = read_all(cells_video)
     assert len(out) == N_FRAMES
-    assert all(f.shape == (H, W, 3) for f in out)
+    strip_h = out[0].shape[0] - H  # legend, time and scale bar: a strip above the frame
+    assert 20 <= strip_h <= 120 and out[0].shape[0] % 2 == 0
+    assert all(f.shape == (H + strip_h, W, 3) for f in out)
 
     # Late frame: the label above the progressive cell's box is filled with its colour.
-    hsv = cv2.cvtColor(out[N_TRACKED - 1], cv2.COLOR_BGR2HSV).astype(int)
+    hsv = cv2.cvtColor(out[N_TRACKED - 1][strip_h:], cv2.COLOR_BGR2HSV).astype(int)
     x, y = (int(v) for v in moving(N_TRACKED - 1))
     box_x1, box_y1 = x - 6, y - 5  # box = centre -/+ (w/2 + 2), at least 5 px
     label = hsv[box_y1 - 10:box_y1 - 2, box_x1 + 1:box_x1 + 8]
@@ -100,17 +103,92 @@ def test_overlay_video_boxes_trail_and_background(cells_video: Path, tmp_path: P
     assert abs(np.median(behind[..., 0][strong]) - hue_of(MOTILITY_COLOURS["progressive"])) <= 8
     assert ahead[..., 1].max() < 45
 
-    # Frames without cells: the band between the top panels (time, legend) and the scale
-    # bar is the source video, up to codec noise.
+    # Frames without cells: the whole frame is the source video, up to codec noise (no
+    # legend, time stamp or scale bar over the cells); the strip below is dark with text.
     for k in range(N_TRACKED, N_FRAMES):
-        diff = np.abs(out[k][64:190].astype(int) - src[k][64:190].astype(int))
-        assert diff.mean() < 4 and np.percentile(diff, 99) < 12 and diff.max() < 40
+        diff = np.abs(out[k][strip_h:].astype(int) - src[k].astype(int))
+        assert diff.mean() < 4 and np.percentile(diff, 99) < 12 and diff.max() < 60
+        strip = out[k][:strip_h]
+        assert np.median(strip) < 60 and strip.max() > 200
+
+
+def test_browser_codec_is_h264_in_mp4_when_available(cells_video: Path, tmp_path: Path) -> None:
+    """With PyAV's x264 the overlay is H.264 (yuv420p) in MP4, which browsers play."""
+    av = pytest.importorskip("av")
+    if "libx264" not in available_codecs():
+        pytest.skip("PyAV's FFmpeg has no libx264 here")
+    trajectories, tracks = make_tables()
+    video = write_overlay_video(cells_video, trajectories, tracks, tmp_path / "overlay.mp4",
+                                fps=FPS, um_per_px=0.5)
+    assert (video.codec, video.mime, video.browser_playable) == ("libx264", "video/mp4", True)
+    assert video.path == tmp_path / "overlay.mp4" and video.frames == N_FRAMES
+    with av.open(str(video.path)) as c:
+        stream = c.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.format.name == "yuv420p"
+        assert float(stream.average_rate) == pytest.approx(FPS)
+        assert sum(1 for _ in c.decode(video=0)) == N_FRAMES
+    head = video.path.read_bytes()[:4096]
+    assert b"moov" in head and head.find(b"moov") < head.find(b"mdat")  # faststart: index first
+
+
+def test_odd_sized_frames_are_padded_for_h264(tmp_path: Path) -> None:
+    """4:2:0 H.264 needs even sides: an odd-sized source (corner legend) still encodes."""
+    if "libx264" not in available_codecs():
+        pytest.skip("PyAV's FFmpeg has no libx264 here")
+    frames = [render_blobs(np.array([[20.0 + f, 30.0]]), shape=(75, 101), seed=f)
+              for f in range(5)]
+    src = tmp_path / "odd"
+    src.mkdir()
+    for f, frame in enumerate(frames):  # PNG frames keep the odd size (a video may not)
+        cv2.imwrite(str(src / f"{f:03d}.png"), frame)
+    empty = pd.DataFrame(columns=["frame", "track_id", "x_px", "y_px"])
+    video = write_overlay_video(src, empty, pd.DataFrame(), tmp_path / "o.mp4", fps=FPS,
+                                um_per_px=1.0, legend="inside")
+    assert video.codec == "libx264" and video.frames == 5
+    assert read_all(video.path)[0].shape == (76, 102, 3)
+
+
+@pytest.mark.parametrize(("codec", "suffix", "playable"), [
+    ("libvpx-vp9", ".webm", True), ("mp4v", ".mp4", False), ("MJPG", ".avi", False)])
+def test_fallback_encoders(cells_video: Path, tmp_path: Path, codec: str, suffix: str,
+                           playable: bool) -> None:
+    """Without H.264: VP9 WebM (browsers), then OpenCV's mp4v / MJPG (desktop players)."""
+    if codec not in available_codecs([codec]):
+        pytest.skip(f"{codec} is not available here")
+    trajectories, tracks = make_tables()
+    video = write_overlay_video(cells_video, trajectories, tracks, tmp_path / "overlay.mp4",
+                                fps=FPS, um_per_px=0.5, codecs=[codec])
+    assert video.path == tmp_path / f"overlay{suffix}" and video.browser_playable is playable
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["cells.avi", video.path.name])
+    assert len(read_all(video.path)) == N_FRAMES
+
+
+def test_strip_holds_time_legend_and_scale_bar_above_the_frame() -> None:
+    """In strip mode the frame (below the strip) is untouched where there is no cell;
+    "inside" keeps the size."""
+    trajectories, tracks = make_tables()
+    grey = np.full((H, W, 3), 100, np.uint8)
+    strip = OverlayRenderer(trajectories, tracks, (W + 1, H), fps=FPS, um_per_px=0.5)
+    out_w, out_h = strip.output_size
+    assert out_w == W + 2 and out_h > H and out_h % 2 == 0
+    frame = strip.render(np.full((H, W + 1, 3), 100, np.uint8), N_TRACKED + 2)  # no cell
+    assert frame.shape == (out_h, out_w, 3)
+    top = out_h - H
+    assert (frame[top:, :W + 1] == 100).all()  # nothing drawn over the sample
+    assert frame[:top].max() == 255  # white text and scale bar in the strip
+    inside = OverlayRenderer(trajectories, tracks, (W, H), fps=FPS, um_per_px=0.5,
+                             legend="inside")
+    assert inside.output_size == (W, H)
+    assert inside.render(grey.copy(), N_TRACKED + 2).shape == (H, W, 3)
+    with pytest.raises(ConfigError, match="legend"):
+        OverlayRenderer(trajectories, tracks, (W, H), fps=FPS, um_per_px=0.5, legend="top")
 
 
 def test_trail_fades_and_interpolated_box_is_dashed() -> None:
     """Exact pixel checks on the renderer itself (no lossy codec in between)."""
     trajectories, tracks = make_tables()
-    renderer = OverlayRenderer(trajectories, tracks, (W, H), fps=FPS, um_per_px=0.5, trail_s=0.4)
+    renderer = OverlayRenderer(trajectories, tracks, (W, H), fps=FPS, um_per_px=0.5, trail_s=0.4,
+                               legend="inside")  # frame coordinates as in the source
     grey = np.full((H, W, 3), 100, np.uint8)
 
     frame = renderer.render(grey.copy(), N_TRACKED - 1)
@@ -183,3 +261,20 @@ def test_scale_bar_length_is_round_and_about_15_percent() -> None:
     for width, scale in ((160, 2.0), (1920, 0.1), (640, 0.35), (1024, 1.3), (800, 0.05)):
         length = choose_scale_bar_um(width, scale)
         assert 0.10 <= length / scale / width <= 0.20
+
+
+def test_video_report_embeds_a_playable_overlay_or_says_why_not() -> None:
+    """report.html: a <video controls> for H.264 / VP9, a link and a note for mp4v / MJPG."""
+    from detect_track.report.html import video_report
+
+    trajectories, tracks = make_tables()
+    summary = {"video": "cells.avi", "fps": FPS, "um_per_px": 0.5}
+    playable = {"file": "overlay.mp4", "codec": "libx264", "mime": "video/mp4",
+                "browser_playable": True, "frames": 20}
+    page = video_report(trajectories, tracks, summary, overlay=playable)
+    assert '<video class="overlay" controls preload="metadata" src="overlay.mp4#t=0.1">' in page
+    assert "libx264, 20 frames" in page and "strip above the frame" in page
+    fallback = dict(playable, file="overlay.avi", codec="MJPG", browser_playable=False)
+    page = video_report(trajectories, tracks, summary, overlay=fallback)
+    assert "<video" not in page and 'href="overlay.avi"' in page and "VLC" in page
+    assert "Overlay video" not in video_report(trajectories, tracks, summary)

@@ -1,7 +1,9 @@
-"""Still-image mode: tiles merged across seams, every image format, CSV outputs."""
+"""Still-image mode: tiles merged across seams, every image format, CSV outputs, the
+annotation exports (COCO / YOLO), short labels, the annotated images and report.html."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -12,8 +14,17 @@ import pytest
 from detect_track.cli import main
 from detect_track.config import load_config
 from detect_track.detectors import create_detector
+from detect_track.io.datasets import load_coco
 from detect_track.io.video import FrameSource
-from detect_track.stills import DETECTION_COLUMNS, detect_tiled, tile_origins
+from detect_track.report.annotated import draw_annotated
+from detect_track.stills import (
+    DETECTION_COLUMNS,
+    DETECTION_UM_COLUMNS,
+    detect_tiled,
+    short_labels,
+    tile_origins,
+    with_um_columns,
+)
 from detect_track.types import VideoMeta
 from tests.helpers import render_blobs, right_class_recall
 
@@ -64,13 +75,73 @@ def test_image_mode_writes_tables_and_annotations(tmp_path: Path):
                str(out), "-q", *CLASSICAL])
     assert rc == 3  # d.png is unreadable; the others are done
     det = pd.read_csv(out / "detections.csv")
-    assert list(det.columns) == list(DETECTION_COLUMNS)
+    assert list(det.columns) == [*DETECTION_COLUMNS, *DETECTION_UM_COLUMNS]  # scale given
     assert det.groupby("image").size().to_dict() == {"a.png": 3, "b.tif": 3, "c.jpg": 3}
+    np.testing.assert_allclose(det["x_um"], (det["x1"] + det["x2"]) / 2 * 0.7, atol=0.01)
+    np.testing.assert_allclose(det["height_um"], (det["y2"] - det["y1"]) * 0.7, atol=0.01)
     counts = pd.read_csv(out / "counts.csv")
     assert counts.set_index("image")["count"].to_dict() == {"a.png": 3, "b.tif": 3,
                                                              "c.jpg": 3}
     assert sorted(p.name for p in (out / "annotated").iterdir()) == ["a.png", "b.png",
                                                                       "c.png"]
+    # The annotated image: the picture untouched away from the boxes, a legend strip below.
+    annotated = cv2.imread(str(out / "annotated" / "a.png"))
+    assert annotated.shape[1] == gray.shape[1] and annotated.shape[0] > gray.shape[0]
+    assert (annotated[:gray.shape[0], -8:, 0] == gray[:, -8:]).all()
+
+    # The exports to correct in CVAT / Label Studio: COCO json and YOLO txt, same boxes.
+    coco = json.loads((out / "annotations" / "coco.json").read_text())
+    assert [i["file_name"] for i in coco["images"]] == ["a.png", "b.tif", "c.jpg"]
+    assert len(coco["annotations"]) == 9 and all("score" in a for a in coco["annotations"])
+    samples, names = load_coco(out / "annotations" / "coco.json", folder)
+    assert [s.image.name for s in samples] == ["a.png", "b.tif", "c.jpg"]
+    a_rows = det[det["image"] == "a.png"][["x1", "y1", "x2", "y2"]].to_numpy()
+    np.testing.assert_allclose(samples[0].boxes, a_rows, atol=0.01)
+    classes = (out / "annotations" / "yolo" / "classes.txt").read_text().split()
+    assert classes == names
+    labels = sorted((out / "annotations" / "yolo" / "labels").iterdir())
+    assert [p.name for p in labels] == ["a.txt", "b.txt", "c.txt"]
+    cx = float(labels[0].read_text().split()[1])
+    assert 0.0 < cx < 1.0 and len(labels[0].read_text().splitlines()) == 3
+
+    # report.html: counts per image, the legend, the annotated images, the unreadable one.
+    page = (out / "report.html").read_text()
+    for needle in ("Counts per image", "a.png", "annotated/c.png", "d.png could not be read",
+                   "Legend", "0.7 µm/px", "annotations/coco.json"):
+        assert needle in page
+
+
+def test_no_um_columns_when_the_scale_is_assumed(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a.png"), render_blobs(np.array([[30.0, 40.0]]), seed=1))
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "a.png"), "--config", "sperm-slide",
+                 "--out", str(out), "-q", *CLASSICAL]) == 0
+    assert list(pd.read_csv(out / "detections.csv").columns) == list(DETECTION_COLUMNS)
+    assert "ASSUMED" in (out / "report.html").read_text()
+
+
+def test_short_labels_are_short_and_unique() -> None:
+    labels = short_labels(["sperm", "round_spermatid", "rare_spermatocyte", "normal",
+                           "leucocyte", "lens", "sperm"])
+    assert labels == {"sperm": "S", "round_spermatid": "RS", "rare_spermatocyte": "RS2",
+                      "normal": "N", "leucocyte": "Le", "lens": "Le2"}
+
+
+def test_um_columns_and_annotated_strip_with_shapes() -> None:
+    table = pd.DataFrame({"image": "x.png", "x1": [10.0, 50.0], "y1": [10.0, 20.0],
+                          "x2": [20.0, 70.0], "y2": [16.0, 40.0],
+                          "class_name": ["sperm", "sperm"], "confidence": [0.9, 0.8],
+                          "morphology": ["normal", "pyriform"],
+                          "morphology_confidence": [0.7, 0.6]})
+    um = with_um_columns(table, 0.5)
+    assert um[list(DETECTION_UM_COLUMNS)].to_numpy().tolist() == [[7.5, 6.5, 5.0, 3.0],
+                                                                   [30.0, 15.0, 10.0, 10.0]]
+    image = np.full((120, 400), 180, np.uint8)
+    drawn = draw_annotated(image, table, ["sperm", "cluster"], 0.5)
+    assert drawn.shape[1] == 400 and drawn.shape[0] > 120 and drawn.dtype == np.uint8
+    strip = drawn[120:]
+    assert strip.min() < 60 and np.median(strip) > 200  # dark text on a light strip
+    assert (drawn[60:120, 200:] == 180).all()  # no legend over the image
 
 
 def test_sperm_heads_get_a_head_shape(tmp_path: Path):

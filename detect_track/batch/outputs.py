@@ -34,6 +34,15 @@ def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
     from detect_track.results import write_results
 
     paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops)
+    overlay = None
+    if spec.overlay:  # first, so that the report can show the video it got
+        from detect_track.report.overlay import write_overlay_video
+
+        overlay = write_overlay_video(source, results.trajectories, results.tracks,
+                                      out / "overlay.mp4", fps=results.meta.fps,
+                                      um_per_px=results.meta.um_per_px,
+                                      progress=overlay_progress)
+        paths["overlay"] = overlay.path
     if spec.report:
         from detect_track.report.html import write_video_report
         from detect_track.results import read_trajectories
@@ -41,14 +50,8 @@ def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
         # a streamed table is read back with only the plotted columns (long videos)
         traj = (read_trajectories(results.trajectories_path, REPORT_COLUMNS)
                 if results.streamed else results.trajectories)
-        paths["report"] = write_video_report(traj, results.tracks, results.summary,
-                                             out / "report.html")
+        paths["report"] = write_video_report(
+            traj, results.tracks, results.summary, out / "report.html",
+            overlay=overlay.as_dict() if overlay is not None else None)
         del traj
-    if spec.overlay:
-        from detect_track.report.overlay import write_overlay
-
-        paths["overlay"] = write_overlay(source, results.trajectories, results.tracks,
-                                         out / "overlay.mp4", fps=results.meta.fps,
-                                         um_per_px=results.meta.um_per_px,
-                                         progress=overlay_progress)
     return paths

@@ -47,10 +47,13 @@ Writes into the output folder:
   summary.json      counts and percentages, the fps and µm/px used and where they came from
   report.html       one-page report: summary, trajectory plot, histograms, track table
   overlay.mp4       (--overlay) the video with boxes, ids and trails coloured by class
+                    (H.264, played in report.html; legend in a strip above the frame)
 
 Still images (stained slides): --config sperm-slide with an image or a folder of
-images (PNG, JPEG, TIFF; 8/16-bit) writes detections.csv (boxes in px, class,
-confidence, head-shape call), counts.csv (per image and class) and annotated/*.png.
+images (PNG, JPEG, TIFF; 8/16-bit) writes detections.csv (boxes in px and, with
+--um-per-px, µm; class, confidence, head-shape call), counts.csv (per image and
+class), annotated/*.png (short labels, legend, scale bar), report.html and
+annotations/ (coco.json, yolo/: the boxes to correct in CVAT or Label Studio).
 
 Batch: give a folder (searched recursively for videos, TIFF stacks and folders of
 frames), a quoted glob ('data/**/*.avi') or a list file (.txt, one path per line).
@@ -201,6 +204,7 @@ def run_one_video(args: argparse.Namespace, cfg: Any) -> int:
 def run_stills(args: argparse.Namespace, cfg: Any) -> int:
     """Still images (``--config sperm-slide``): detections.csv, counts.csv, annotated PNGs."""
     from detect_track.io.export import ensure_output_dir
+    from detect_track.report.annotated import draw_annotated
     from detect_track.stills import list_images, run_images, write_still_results
 
     images = list_images(args.video)
@@ -211,10 +215,16 @@ def run_stills(args: argparse.Namespace, cfg: Any) -> int:
         update, close = progress_bar("images", args.quiet)
         try:
             results = run_images(images, cfg, args.um_per_px, progress=update,
-                                 annotated_dir=annotated)
+                                 annotated_dir=annotated, annotator=draw_annotated)
         finally:
             close()
         paths = write_still_results(results, out)
+        if not args.no_report:
+            from detect_track.report.still_report import write_still_report
+
+            paths["report"] = write_still_report(
+                results, out / "report.html", source=str(args.video), config=cfg,
+                annotated="annotated" if annotated is not None else None)
     if annotated is not None:
         paths["annotated"] = annotated
     for w in results.warnings:

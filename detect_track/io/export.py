@@ -77,14 +77,14 @@ def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:
     """Delete the temporary files an interrupted write left in ``folder`` (not recursive).
 
     Only names this package creates are touched: ``.<name>.<random>.tmp`` from
-    :func:`atomic_write` and ``<stem>.<random>.tmp.<mp4|avi>`` from the overlay writer.
+    :func:`atomic_write` and ``<stem>.<random>.tmp.<mp4|webm|avi>`` from the overlay writer.
     Call it only when no other process is writing into the folder.
 
     Returns:
         How many files were removed.
     """
     removed = 0
-    for pattern in (".*.tmp", "*.tmp.mp4", "*.tmp.avi"):
+    for pattern in (".*.tmp", "*.tmp.mp4", "*.tmp.webm", "*.tmp.avi"):
         for path in Path(folder).glob(pattern):
             if path.is_file():
                 path.unlink(missing_ok=True)

@@ -4,9 +4,11 @@ Each report is a single ``.html`` file rendered from the Jinja templates in
 ``detect_track/report/templates/`` (``video.html.j2``, ``batch.html.j2``, on
 ``base.html.j2`` with the stylesheet ``report.css`` inlined). Every figure is a PNG drawn by
 :mod:`detect_track.report.figures` and embedded as a ``data:`` URI. There is no JavaScript
-and no reference to any other file or URL, except the relative links from a batch report to
-the per-video reports. The templates autoescape: all text that comes from data (video
-names, paths, warnings, errors, configuration values) is HTML-escaped.
+and no reference to any other file or URL, except relative links: from a batch report to
+the per-video reports, from a video report to its ``overlay.mp4`` (a ``<video>`` element)
+and from a still-image report to its annotated images. The templates autoescape: all text
+that comes from data (video names, paths, warnings, errors, configuration values) is
+HTML-escaped.
 
 This module sets up Jinja and renders; :mod:`detect_track.report.context` builds what the
 templates show and :mod:`detect_track.report.figures` draws the figures. A lab can brand
@@ -57,7 +59,8 @@ TemplateDirs = Sequence[str | os.PathLike[str]]
 
 # -- public API ------------------------------------------------------------------------------
 def video_report(trajectories: pd.DataFrame, tracks: pd.DataFrame,
-                 summary: Mapping[str, Any], *, template_dirs: TemplateDirs = ()) -> str:
+                 summary: Mapping[str, Any], *, template_dirs: TemplateDirs = (),
+                 overlay: Mapping[str, Any] | None = None) -> str:
     """Build the HTML report of one video.
 
     Args:
@@ -69,17 +72,24 @@ def video_report(trajectories: pd.DataFrame, tracks: pd.DataFrame,
             ``versions``.
         template_dirs: Folders searched before the packaged templates (own ``report.css``
             or templates).
+        overlay: The overlay video next to the report, as
+            :meth:`~detect_track.report.overlay.OverlayVideo.as_dict` gives it (``file``
+            relative to the report, ``mime``, ``codec``, ``browser_playable``); shown in a
+            ``<video controls>`` element when browsers play it, else as a link with a note.
 
     Returns:
-        The complete HTML document (self-contained: inline CSS, embedded PNG figures).
+        The complete HTML document (self-contained: inline CSS, embedded PNG figures; the
+        overlay video, when given, is linked, not embedded).
     """
-    return _render("video.html.j2", video_context(trajectories, tracks, summary),
-                   template_dirs)
+    context = dict(video_context(trajectories, tracks, summary))
+    context["overlay_video"] = dict(overlay) if overlay else None
+    return _render("video.html.j2", context, template_dirs)
 
 
 def write_video_report(trajectories: pd.DataFrame, tracks: pd.DataFrame,
                        summary: Mapping[str, Any], path: str | os.PathLike[str], *,
-                       template_dirs: TemplateDirs = ()) -> Path:
+                       template_dirs: TemplateDirs = (),
+                       overlay: Mapping[str, Any] | None = None) -> Path:
     """Write :func:`video_report` to ``path`` atomically (temporary file, then rename).
 
     Returns:
@@ -88,7 +98,8 @@ def write_video_report(trajectories: pd.DataFrame, tracks: pd.DataFrame,
     Raises:
         OutputError: If the file cannot be written.
     """
-    doc = video_report(trajectories, tracks, summary, template_dirs=template_dirs)
+    doc = video_report(trajectories, tracks, summary, template_dirs=template_dirs,
+                       overlay=overlay)
     return _write_text(doc, path)
 
 

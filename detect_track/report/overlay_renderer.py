@@ -9,6 +9,13 @@ then draws, per frame,
 * a legend of the motility classes (colour swatch, name, number of cells in the frame),
 * a scale bar of a round length in µm (:func:`choose_scale_bar_um`) and a time stamp.
 
+By default (``legend="strip"``) the time stamp, legend and scale bar are drawn in a dark
+strip *above* the frame (outside it, so they hide no cell, and away from the bottom edge
+that a video player's controls cover): the output frame is taller than the source
+(:attr:`OverlayRenderer.output_size`; both sides even, as H.264 in 4:2:0 needs).
+``legend="inside"`` draws them on translucent panels in the frame corners instead, keeping
+the source size.
+
 Colours are :data:`MOTILITY_COLOURS` (shared with the HTML report); boxes and labels use
 ``supervision`` annotators, the rest OpenCV. Reading the source video and writing the
 overlay file is :mod:`detect_track.report.overlay`.
@@ -27,7 +34,7 @@ from detect_track.errors import ConfigError, InputError
 from detect_track.report import MOTILITY_COLOURS
 from detect_track.types import MOTILITY_CLASSES
 
-__all__ = ["OverlayRenderer", "choose_scale_bar_um"]
+__all__ = ["OverlayRenderer", "choose_scale_bar_um", "micro_label_mask"]
 
 #: Class order used for colour indices; the last one is for tracks without a class.
 _CLASSES: tuple[str, ...] = (*MOTILITY_CLASSES, "unclassified")
@@ -66,7 +73,7 @@ def choose_scale_bar_um(width_px: int, um_per_px: float) -> float:
     return float(candidates[int(np.argmin(np.abs(np.log(cand_px / target))))])
 
 
-def _micro_label_mask(prefix: str, scale: float, thickness: int) -> np.ndarray:
+def micro_label_mask(prefix: str, scale: float, thickness: int) -> np.ndarray:
     """Render ``prefix + "µm"`` in OpenCV's Hershey font as a coverage mask.
 
     Hershey fonts have no "µ", so "um" is drawn and the left stem of the "u" is extended
@@ -132,21 +139,28 @@ class OverlayRenderer:
         fps: Frames per second (> 0), for the time stamp and trail length.
         um_per_px: Micrometres per pixel (> 0), for the scale bar.
         trail_s: Trail length in seconds (0 disables trails).
+        legend: ``"strip"`` (default): time stamp, legend and scale bar in a strip below the
+            frame (above it), where they hide no cell; ``"inside"``: on panels in the frame
+            corners.
 
     Raises:
-        ConfigError: If ``fps``, ``um_per_px`` or ``trail_s`` is out of range.
+        ConfigError: If ``fps``, ``um_per_px`` or ``trail_s`` is out of range, or
+            ``legend`` is unknown.
         InputError: If ``trajectories`` lacks a required column.
     """
 
     def __init__(self, trajectories: pd.DataFrame, tracks: pd.DataFrame,
                  size: tuple[int, int], *, fps: float, um_per_px: float,
-                 trail_s: float = 1.0) -> None:
+                 trail_s: float = 1.0, legend: str = "strip") -> None:
         if not (math.isfinite(fps) and fps > 0):
             raise ConfigError(f"overlay: fps must be > 0, got {fps}")
         if not (math.isfinite(um_per_px) and um_per_px > 0):
             raise ConfigError(f"overlay: um_per_px must be > 0, got {um_per_px}")
         if not (math.isfinite(trail_s) and trail_s >= 0):
             raise ConfigError(f"overlay: trail_s must be >= 0, got {trail_s}")
+        if legend not in ("strip", "inside"):
+            raise ConfigError(f"overlay: legend must be 'strip' or 'inside', got {legend!r}")
+        self.legend = legend
         missing = [c for c in _REQUIRED if c not in trajectories.columns]
         if missing:
             raise InputError(f"overlay: trajectory table lacks column(s) {', '.join(missing)}")
@@ -267,8 +281,38 @@ class OverlayRenderer:
         self.scale_bar_um = choose_scale_bar_um(w, self.um_per_px)
         self._bar_px = int(round(self.scale_bar_um / self.um_per_px))
         length = f"{self.scale_bar_um:g}"
-        self._bar_mask = _micro_label_mask(f"{length} ", s, self._text_th)
+        self._bar_mask = micro_label_mask(f"{length} ", s, self._text_th)
         self._bar_th = max(2, int(round(6 * s)))
+        self._strip_items: list[tuple[str, int, int, int]] = []
+        self._strip_h = 0
+        if self.legend == "strip":
+            self._prepare_strip(pad, count_w)
+
+    def _prepare_strip(self, pad: int, count_w: int) -> None:
+        """Flow the time stamp, one item per legend row and the scale bar into strip rows."""
+        s, th, m = self._ui_scale, self._text_th, self._margin
+        gap = 3 * pad
+        widths: list[tuple[str, int, int]] = [
+            ("time", -1, cv2.getTextSize("t = 000.00 s  frame 00000", _FONT, s, th)[0][0])]
+        for row, name in zip(self._legend_rows, self._legend_names, strict=True):
+            name_w = cv2.getTextSize(name, _FONT, s, th)[0][0]
+            widths.append(("class", row, self._swatch + pad + name_w + pad + count_w))
+        widths.append(("bar", -1, self._bar_px + pad + self._bar_mask.shape[1]))
+        x, y = m, 0
+        for kind, row, w in widths:
+            if x > m and x + w > self.width - m:
+                x, y = m, y + 1
+            self._strip_items.append((kind, row, x, y))
+            x += w + gap
+        self._strip_h = (y + 1) * self._line_h + 2 * pad
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the frames :meth:`render` returns (both even in strip mode)."""
+        if self.legend != "strip":
+            return self.width, self.height
+        return self.width + self.width % 2, \
+            self.height + self._strip_h + (self.height + self._strip_h) % 2
 
     # -- drawing ------------------------------------------------------------------------------
     def rows_of(self, frame_idx: int) -> slice:
@@ -285,7 +329,10 @@ class OverlayRenderer:
             frame_idx: 0-based frame index.
 
         Returns:
-            ``image`` annotated in place (a contiguous copy if ``image`` was not contiguous).
+            With ``legend="inside"``: ``image`` annotated in place (a contiguous copy if
+            ``image`` was not contiguous). With ``legend="strip"``: a new frame of
+            :attr:`output_size`: the strip with time stamp, legend and scale bar on top,
+            ``image`` (boxes and trails drawn in place) below it.
         """
         if not image.flags.c_contiguous:
             image = np.ascontiguousarray(image)
@@ -295,6 +342,8 @@ class OverlayRenderer:
         counts = np.bincount(self._cls[rows], minlength=len(_CLASSES))
         if rows.stop > rows.start:
             self._draw_boxes(image, rows)
+        if self.legend == "strip":
+            return self._draw_strip(image, frame_idx, counts)
         self._draw_timestamp(image, frame_idx)
         self._draw_legend(image, counts)
         self._draw_scale_bar(image)
@@ -368,6 +417,43 @@ class OverlayRenderer:
                 if sel.any():
                     annotator.annotate(image, det[sel], labels=list(labels[sel]),
                                        custom_color_lookup=cls[sel])
+
+    def _draw_strip(self, image: np.ndarray, frame_idx: int, counts: np.ndarray) -> np.ndarray:
+        out_w, out_h = self.output_size
+        canvas = np.empty((out_h, out_w, 3), np.uint8)
+        y0 = out_h - self.height  # the strip is on top: a player's controls cover the bottom
+        canvas[:y0] = 32  # dark gray: reads as "not the sample"
+        canvas[y0:, :self.width] = image
+        canvas[y0:, self.width:] = 0
+        s, th, lh = self._ui_scale, self._text_th, self._line_h
+        pad = self._legend_pad
+        white = (255, 255, 255)
+        for kind, row, x, y in self._strip_items:
+            yc = pad + y * lh + lh // 2
+            if kind == "time":
+                text = f"t = {frame_idx / self.fps:.2f} s  frame {frame_idx}"
+                tht = cv2.getTextSize(text, _FONT, s, th)[0][1]
+                cv2.putText(canvas, text, (x, yc + tht // 2), _FONT, s, white, th, cv2.LINE_AA)
+            elif kind == "class":
+                sw = self._swatch
+                cv2.rectangle(canvas, (x, yc - sw // 2), (x + sw, yc + sw // 2), _BGR[row], -1)
+                name = _CLASSES[row].replace("_", "-")
+                label = f"{name} {int(counts[row])}"
+                tht = cv2.getTextSize(label, _FONT, s, th)[0][1]
+                cv2.putText(canvas, label, (x + sw + pad, yc + tht // 2), _FONT, s, white, th,
+                            cv2.LINE_AA)
+            else:  # scale bar, its label to the right
+                top = yc - self._bar_th // 2
+                cv2.rectangle(canvas, (x, top), (x + self._bar_px - 1, top + self._bar_th - 1),
+                              white, -1)
+                lh_m, lw_m = self._bar_mask.shape
+                lx, ly = x + self._bar_px + pad, yc - lh_m // 2
+                lx2, ly2 = min(lx + lw_m, out_w), min(ly + lh_m, out_h)
+                if lx2 > lx and ly2 > ly:
+                    mask = self._bar_mask[:ly2 - ly, :lx2 - lx][..., None]
+                    roi = canvas[ly:ly2, lx:lx2]
+                    roi[...] = (roi * (1.0 - mask) + 255.0 * mask).astype(np.uint8)
+        return canvas
 
     def _draw_timestamp(self, image: np.ndarray, frame_idx: int) -> None:
         text = f"t = {frame_idx / self.fps:.2f} s  frame {frame_idx}"
