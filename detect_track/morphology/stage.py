@@ -29,6 +29,10 @@ NOT_ASSESSABLE = "not_assessable"
 VIDEO_TTA_VIEWS = 2
 #: ... and on still images, where each cell has a single crop.
 STILL_TTA_VIEWS = 8
+#: Camera resolution (px per µm) below which a head's shape is not called in videos:
+#: measured with ``tools/bench_morphology_resolution.py`` (benchmarks/morphology.md,
+#: "Resolution").
+MIN_PX_PER_UM = 2.0
 
 
 def load_model(cfg: MorphologyConfig, backend: str = "auto") -> Any:
