@@ -33,7 +33,8 @@ def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
     """
     from detect_track.results import write_results
 
-    paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops)
+    paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops,
+                          csv_dialect=spec.csv_dialect)
     if spec.report:
         from detect_track.report.html import write_video_report
         from detect_track.results import read_trajectories
