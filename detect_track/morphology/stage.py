@@ -29,11 +29,11 @@ NOT_ASSESSABLE = "not_assessable"
 VIDEO_TTA_VIEWS = 2
 #: ... and on still images, where each cell has a single crop.
 STILL_TTA_VIEWS = 8
-#: Camera resolution (px per µm) below which a head's shape is not called in videos
-#: (0.4 µm per px, 11 px along a normal head): measured with
-#: ``tools/bench_morphology_resolution.py`` (benchmarks/morphology.md, "Resolution"), the
-#: lowest resolution tried at which simulated heads are told normal from abnormal with a
-#: balanced accuracy of 0.8 and the six classes within 7 points of sharp crops (at
+#: Camera resolution (px per µm) below which a head's shape is not called in videos, the
+#: default of ``morphology.min_px_per_um`` (0.4 µm per px, 11 px along a normal head):
+#: measured with ``tools/bench_morphology_resolution.py`` (benchmarks/morphology.md,
+#: "Resolution"), the lowest resolution tried at which simulated heads are told normal
+#: from abnormal with a balanced accuracy of 0.8 and the six classes within 7 points of sharp crops (at
 #: 0.7 µm per px: 0.74 and 20 points below).
 MIN_PX_PER_UM = 2.5
 
@@ -70,7 +70,8 @@ class MorphologyStage:
         self.px_per_um = 1.0 / um_per_px
         #: Whether heads are resolved well enough to call their shape (else the tracks'
         #: ``morphology`` stays empty; crops are still kept for ``--save-crops``).
-        self.resolved = self.px_per_um >= MIN_PX_PER_UM - 1e-9
+        self.min_px_per_um = float(cfg.min_px_per_um)
+        self.resolved = self.px_per_um >= self.min_px_per_um - 1e-9
         self.collector = CropCollector(round(cfg.crop_um / um_per_px),
                                        cfg.isolation_um / um_per_px, cfg.crops_per_track)
 
@@ -123,7 +124,7 @@ class MorphologyStage:
         """The warning of a video whose heads are too small to call their shape."""
         return (f"head morphology not assessed for {n_tracks} track"
                 f"{'' if n_tracks == 1 else 's'}: {self.px_per_um:.2f} px per µm "
-                f"({1 / self.px_per_um:.2f} µm per px) is below the {MIN_PX_PER_UM:g} px per "
+                f"({1 / self.px_per_um:.2f} µm per px) is below the {self.min_px_per_um:g} px per "
                 "µm at which the head-shape model's calls carry information "
                 "(benchmarks/morphology.md); use a higher magnification for morphology")
 
