@@ -33,8 +33,8 @@ STILL_TTA_VIEWS = 8
 #: default of ``morphology.min_px_per_um`` (0.4 µm per px, 11 px along a normal head):
 #: measured with ``tools/bench_morphology_resolution.py`` (benchmarks/morphology.md,
 #: "Resolution"), the lowest resolution tried at which simulated heads are told normal
-#: from abnormal with a balanced accuracy of 0.8 and the six classes within 7 points of sharp crops (at
-#: 0.7 µm per px: 0.74 and 20 points below).
+#: from abnormal with a balanced accuracy of 0.8 and the six classes within 7 points of
+#: sharp crops (at 0.7 µm per px: 0.74 and 20 points below).
 MIN_PX_PER_UM = 2.5
 
 
