@@ -133,7 +133,8 @@ def table(rows: list[dict[str, float]], n_per_class: int) -> str:
               "the model was trained on, so real heads need at least as much: the "
               "threshold is a floor, not a validation. Even above it the model calls "
               "fewer heads normal than there are (16 % for 20 %).",
-              "", f"Threshold used (`morphology.min_px_per_um`, default `MIN_PX_PER_UM` in `detect_track/morphology/stage.py`): "
+              "", "Threshold used (`morphology.min_px_per_um`, default `MIN_PX_PER_UM` in "
+              "`detect_track/morphology/stage.py`): "
               f"**{MIN_PX_PER_UM:g} px per µm** ({1 / MIN_PX_PER_UM:.2f} µm per px, "
               f"{HEAD_LENGTH_UM * MIN_PX_PER_UM:.0f} px per head length). Below it the "
               "video pipeline leaves `morphology` empty and counts the tracks as not "
