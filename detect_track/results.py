@@ -49,9 +49,13 @@ EXTERNAL_DETECTOR = "external"
 class Results:
     """Everything one video produced.
 
+    Tracks are numbered 1..N in order of first appearance in every table and in
+    ``crops`` (:func:`~detect_track.tracking.trajectories.first_appearance_ids`).
+
     Args:
         trajectories: The trajectory table, or None when it was streamed to
-            ``trajectories_path`` (then read back from there on first access).
+            ``trajectories_path`` (then read back from there on first access, with the
+            values rounded as the file holds them).
         tracks: One row per track (``TRACK_COLUMNS``).
         summary: Counts, percentages, parameters used and their sources, versions (a
             dict of the same keys is turned into a :class:`Summary`; a summary reads

@@ -198,6 +198,15 @@ def test_summary_field_is_written_and_old_summaries_read(results, tmp_path: Path
     assert Summary.from_dict(written).morphology_screening is False
 
 
+def test_resolution_threshold_is_a_checked_setting():
+    from detect_track.config import load_config
+    from detect_track.errors import ConfigError
+
+    assert load_config().morphology.min_px_per_um == 2.5
+    with pytest.raises(ConfigError, match="min_px_per_um"):
+        load_config(None, {"morphology.min_px_per_um": -1})
+
+
 def test_format_table_escapes_formulas_and_keeps_negative_numbers():
     df = pd.DataFrame({"video": ["=HYPERLINK()"], "x_px": [-1.234], "flag": [True]})
     out = format_table(df, "excel-eu")
