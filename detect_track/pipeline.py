@@ -39,7 +39,12 @@ from detect_track.results import (
 )
 from detect_track.tracking import Tracker, create_tracker
 from detect_track.tracking.store import TrackRows, TrackStore
-from detect_track.tracking.trajectories import empty_trajectories, fill_gaps, trajectory_table
+from detect_track.tracking.trajectories import (
+    empty_trajectories,
+    fill_gaps,
+    first_appearance_ids,
+    trajectory_table,
+)
 from detect_track.types import Detections, VideoMeta
 
 if TYPE_CHECKING:  # loaded only when morphology is on
@@ -153,6 +158,7 @@ class _Collector:
         self.n_rows = 0
         self.n_interpolated = 0
         self.crops: dict[int, list[np.ndarray]] = {}
+        self.first_frames: dict[int, int] = {}  # of the kept tracks, by the tracker's id
         self._tracks: list[pd.DataFrame] = []
         self._ready: list[TrackRows] = []
 
@@ -188,6 +194,7 @@ class _Collector:
             self.morphology.forget(self.store.pop_dropped())
         if not ready:
             return
+        self.first_frames.update((int(r.track_id), int(r.frame.min())) for r in ready)
         with self.clock.stage("kinematics"):
             cls = np.concatenate([r.class_id for r in ready])
             names = np.array([*self.names, "?"], dtype=object)
@@ -215,19 +222,24 @@ class _Collector:
             self.sink.write(traj)
         self._tracks.append(tracks)
 
-    def finish(self) -> pd.DataFrame:
+    def finish(self) -> tuple[pd.DataFrame, dict[int, int]]:
         """End of the video: settle and measure every remaining track.
 
         Returns:
-            The track table (``TRACK_COLUMNS``), sorted by track id.
+            The track table (``TRACK_COLUMNS``) with the tracks numbered 1..N in order of
+            first appearance, sorted by that id; and the new id of each tracker id (the
+            trajectory rows and crops are renumbered with it).
         """
         self.store.finish()
         self._ready += self.store.pop_kept()
         self._measure()
         if not self._tracks:
-            return analyse(empty_trajectories(), self.meta, self.cfg)
+            return analyse(empty_trajectories(), self.meta, self.cfg), {}
+        id_map = first_appearance_ids(self.first_frames)
         tracks = pd.concat(self._tracks, ignore_index=True)
-        return tracks.sort_values("track_id", ignore_index=True)
+        tracks["track_id"] = tracks["track_id"].map(id_map).astype(np.int64)
+        self.crops = {id_map[t]: c for t, c in self.crops.items() if t in id_map}
+        return tracks.sort_values("track_id", ignore_index=True), id_map
 
     def untracked_per_frame(self) -> dict[str, float]:
         """Mean detections per frame of each class that was counted, not tracked."""
@@ -243,10 +255,13 @@ def _finish(collector: _Collector, path: Path, warnings: list[str], started: flo
 
     meta, cfg, name = collector.meta, collector.cfg, collector.name
 
-    tracks = collector.finish()
-    traj = collector.sink.close()
+    tracks, id_map = collector.finish()
+    traj = collector.sink.close(id_map)
     morphology = collector.morphology
-    morph_info = morphology.info() if morphology is not None else {"morphology_model": None}
+    morph_info = (morphology.info() if morphology is not None else
+                  {"morphology_model": None, "morphology_screening": False})
+    if morphology is not None and not morphology.resolved and len(tracks):
+        warnings = warnings + [morphology.unresolved_warning(len(tracks))]
     if collector.store.n_late_rows:
         warnings = warnings + [f"{collector.store.n_late_rows} detections were linked to "
                                "tracks that had already ended and were left out"]

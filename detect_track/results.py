@@ -14,7 +14,7 @@ import json
 import os
 import platform
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,18 @@ from detect_track.errors import ConfigError, InputError, OutputError
 from detect_track.io.export import (
     EXPORT_FORMATS,
     FILE_MODE,
+    check_dialect,
+    convert_csv,
     copy_file,
     ensure_output_dir,
-    escape_formulas,
+    format_table,
+    read_table,
+    summary_rows,
     write_csv,
     write_json,
     write_mot,
+    write_parquet,
+    write_xlsx,
 )
 from detect_track.tracking.trajectories import empty_trajectories
 from detect_track.types import TRAJECTORY_COLUMNS, VideoMeta
@@ -43,9 +49,13 @@ EXTERNAL_DETECTOR = "external"
 class Results:
     """Everything one video produced.
 
+    Tracks are numbered 1..N in order of first appearance in every table and in
+    ``crops`` (:func:`~detect_track.tracking.trajectories.first_appearance_ids`).
+
     Args:
         trajectories: The trajectory table, or None when it was streamed to
-            ``trajectories_path`` (then read back from there on first access).
+            ``trajectories_path`` (then read back from there on first access, with the
+            values rounded as the file holds them).
         tracks: One row per track (``TRACK_COLUMNS``).
         summary: Counts, percentages, parameters used and their sources, versions (a
             dict of the same keys is turned into a :class:`Summary`; a summary reads
@@ -95,23 +105,27 @@ def read_trajectories(path: str | os.PathLike[str], columns: Sequence[str] | Non
     """Read a ``trajectories.csv`` back with its column types, sorted by track then frame.
 
     Args:
-        path: The file (``TRAJECTORY_COLUMNS``).
+        path: The file (``TRAJECTORY_COLUMNS``), in either CSV dialect
+            (:func:`~detect_track.io.export.sniff_dialect`).
         columns: Read only these columns (less memory on long videos); all if None. The
             rows are sorted by ``track_id`` and ``frame`` when both are read.
 
     Returns:
-        The trajectory table.
+        The trajectory table (``interpolated`` boolean: the file's 0/1, or true/false of
+        files written before).
     """
     wanted = list(columns) if columns is not None else None
-    types = {"video": str, "frame": np.int64, "track_id": np.int64, "class_name": str}
-    table = pd.read_csv(path, usecols=wanted, keep_default_na=False,
-                        dtype={k: v for k, v in types.items() if wanted is None or k in wanted},
-                        na_values={"confidence": [""]})
+    types = {"video": str, "frame": np.int64, "track_id": np.int64, "class_name": str,
+             "interpolated": str}
+    table = read_table(path, usecols=wanted, keep_default_na=False,
+                       dtype={k: v for k, v in types.items() if wanted is None or k in wanted},
+                       na_values={"confidence": [""]})
     for col in ("time_s", "x_px", "y_px", "x_um", "y_um", "w_px", "h_px", "confidence"):
         if col in table:
             table[col] = table[col].astype(np.float64)
     if "interpolated" in table:
-        table["interpolated"] = table["interpolated"].astype(str).str.lower().eq("true")
+        table["interpolated"] = table["interpolated"].str.strip().str.lower().isin(
+            ("1", "true"))
     if {"track_id", "frame"} <= set(table.columns):
         table = table.sort_values(["track_id", "frame"], ignore_index=True, kind="stable")
     return table[[c for c in TRAJECTORY_COLUMNS if c in table.columns]]
@@ -181,6 +195,10 @@ class Summary(Mapping[str, Any]):
         timings_s: Seconds per pipeline stage.
         config: The configuration used (nested dict).
         versions: Versions of detect-track, Python and the libraries loaded.
+        morphology_screening: True when the morphology model is trained on simulated heads
+            only (its weights card says so): its calls are a screening aid ("screening,
+            trained on simulated heads"). False without morphology; False when read from
+            a summary written before the field existed.
     """
 
     video: str
@@ -231,6 +249,7 @@ class Summary(Mapping[str, Any]):
     timings_s: dict[str, float]
     config: dict[str, Any]
     versions: dict[str, str]
+    morphology_screening: bool = False
 
     def _written(self, key: str) -> bool:
         """Whether ``key`` is part of this summary (optional keys: only where they apply)."""
@@ -253,7 +272,8 @@ class Summary(Mapping[str, Any]):
         """
         names = {f.name for f in fields(cls)}
         unknown = [k for k in data if k not in names]
-        missing = [n for n in names if n not in data and n not in _OPTIONAL_KEYS]
+        missing = [f.name for f in fields(cls) if f.name not in data
+                   and f.name not in _OPTIONAL_KEYS and f.default is MISSING]
         if unknown or missing:
             raise ValueError(f"summary: unknown key(s) {unknown}, missing key(s) {missing}")
         return cls(**{**dict.fromkeys(_OPTIONAL_KEYS), **data})
@@ -322,6 +342,10 @@ def read_summary(path: str | os.PathLike[str]) -> Summary:
 class TrajectorySink:
     """Where settled tracks' trajectory rows go: memory, or a CSV file written as they come.
 
+    The file is written as the published ``trajectories.csv`` (standard dialect, rounded
+    as :func:`~detect_track.io.export.format_table` does; the rows in memory keep every
+    digit).
+
     Args:
         path: ``trajectories.csv`` to stream to (written under a temporary name in the same
             folder and renamed by :meth:`close`); None keeps the rows in memory.
@@ -354,13 +378,18 @@ class TrajectorySink:
             self._parts.append(traj)
             return
         try:
-            escape_formulas(traj).to_csv(self._handle, index=False,
-                                         header=self._handle.tell() == 0, float_format="%.6g")
+            format_table(traj).to_csv(self._handle, index=False,
+                                      header=self._handle.tell() == 0)
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
-    def close(self) -> pd.DataFrame | None:
+    def close(self, id_map: Mapping[int, int] | None = None) -> pd.DataFrame | None:
         """Finish: the table sorted by track and frame (in memory), or None (file renamed).
+
+        Args:
+            id_map: New track id of each old one (see
+                :func:`~detect_track.tracking.trajectories.first_appearance_ids`); the
+                file is then rewritten in chunks with the new ids.
 
         Raises:
             OutputError: If the file cannot be written.
@@ -368,12 +397,16 @@ class TrajectorySink:
         if self._handle is None:
             if not self._parts:
                 return empty_trajectories()
-            return pd.concat(self._parts, ignore_index=True).sort_values(
-                ["track_id", "frame"], ignore_index=True)
+            table = pd.concat(self._parts, ignore_index=True)
+            if id_map:
+                table["track_id"] = table["track_id"].map(dict(id_map)).astype(np.int64)
+            return table.sort_values(["track_id", "frame"], ignore_index=True)
         assert self.path is not None and self._tmp is not None
         try:
             self._handle.close()
             os.chmod(self._tmp, FILE_MODE)
+            if id_map:
+                convert_csv(self._tmp, self._tmp, "standard", id_map=dict(id_map))
             os.replace(self._tmp, self.path)
         except OSError as exc:
             self.discard()
@@ -391,39 +424,65 @@ class TrajectorySink:
             self._tmp.unlink(missing_ok=True)
 
 
+#: Text columns of the trajectory table (their points are not decimal marks).
+_TEXT_COLUMNS = ("video", "class_name")
+
+
 def write_results(results: Results, out_dir: str | os.PathLike[str],
-                  exports: Sequence[str] = (), save_crops: bool = False) -> dict[str, Path]:
+                  exports: Sequence[str] = (), save_crops: bool = False,
+                  csv_dialect: str = "standard") -> dict[str, Path]:
     """Write ``trajectories.csv``, ``tracks.csv`` and ``summary.json`` atomically.
+
+    The tables are rounded as :data:`~detect_track.io.export.DECIMALS` says (the
+    ``Results`` in memory keep every digit), ``interpolated`` is written as 0/1.
 
     Args:
         results: What :func:`run_video` or :func:`track_detections` returned.
         out_dir: Output folder (created if needed).
         exports: Extra formats from :data:`~detect_track.io.export.EXPORT_FORMATS`:
-            ``"mot"`` writes ``mot.txt`` (MOTChallenge tracks, 1-based frames).
+            ``"mot"`` writes ``mot.txt`` (MOTChallenge tracks, 1-based frames); ``"xlsx"``
+            ``results.xlsx`` (sheets ``summary``, ``tracks``, ``trajectories``);
+            ``"parquet"`` ``trajectories.parquet`` and ``tracks.parquet``.
         save_crops: Also write each track's head crops as ``crops/<video>_track<id>_<k>.png``.
+        csv_dialect: ``standard`` (comma, decimal point) or ``excel-eu`` (semicolon,
+            decimal comma) for the CSV files.
 
     Returns:
         The paths written, by name.
 
     Raises:
-        ConfigError: On an unknown export format.
+        ConfigError: On an unknown export format or CSV dialect.
     """
     unknown = [e for e in exports if e not in EXPORT_FORMATS]
     if unknown:
         raise ConfigError(f"unknown export format '{unknown[0]}' (available: "
                           f"{', '.join(EXPORT_FORMATS)})")
+    check_dialect(csv_dialect)
     out = ensure_output_dir(out_dir)
     target = out / "trajectories.csv"
     streamed = results.trajectories_path
-    if streamed is not None and streamed.resolve() == target.resolve():
+    if streamed is not None and csv_dialect != "standard":
+        traj_path = convert_csv(streamed, target, csv_dialect, _TEXT_COLUMNS)
+        results.trajectories_path = traj_path
+    elif streamed is not None and streamed.resolve() == target.resolve():
         traj_path = target  # written while the video ran
     elif streamed is not None:
         traj_path = copy_file(streamed, target)
     else:
-        traj_path = write_csv(results.trajectories, target)
-    paths = {"trajectories": traj_path, "tracks": write_csv(results.tracks, out / "tracks.csv")}
+        traj_path = write_csv(results.trajectories, target, dialect=csv_dialect)
+    paths = {"trajectories": traj_path,
+             "tracks": write_csv(results.tracks, out / "tracks.csv", dialect=csv_dialect)}
     if "mot" in exports:
         paths["mot"] = write_mot(results.trajectories, out / "mot.txt")
+    if "parquet" in exports:
+        paths["trajectories_parquet"] = write_parquet(results.trajectories,
+                                                      out / "trajectories.parquet")
+        paths["tracks_parquet"] = write_parquet(results.tracks, out / "tracks.parquet")
+    if "xlsx" in exports:
+        paths["xlsx"] = write_xlsx({"summary": summary_rows(results.summary.to_dict()),
+                                    "tracks": results.tracks,
+                                    "trajectories": results.trajectories},
+                                   out / "results.xlsx")
     if save_crops:
         from detect_track.morphology.stage import write_crops
 

@@ -169,7 +169,13 @@ def main() -> int:
     if not args.no_write:
         from detect_track.io.export import write_text
 
-        print(f"wrote {write_text(text, ROOT / 'benchmarks' / 'morphology.md')}")
+        path = ROOT / "benchmarks" / "morphology.md"
+        old = path.read_text(encoding="utf-8") if path.is_file() else ""
+        start, end = "<!-- resolution:start -->", "<!-- resolution:end -->"
+        if start in old and end in old:  # keep tools/bench_morphology_resolution.py's part
+            kept = old.split(start, 1)[1].split(end, 1)[0]
+            text = text.rstrip("\n") + "\n\n" + start + kept + end + "\n"
+        print(f"wrote {write_text(text, path)}")
     return 0
 
 

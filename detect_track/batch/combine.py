@@ -14,7 +14,7 @@ import pandas as pd
 
 from detect_track.batch.jobs import LOG_COLUMNS
 from detect_track.errors import InputError
-from detect_track.io.export import atomic_write, write_csv
+from detect_track.io.export import atomic_write, read_table, write_csv
 from detect_track.results import read_summary
 
 #: File names of the combined outputs in the batch folder.
@@ -23,10 +23,11 @@ ALL_TRACKS = "all_tracks.csv"
 ALL_SUMMARIES = "all_summaries.csv"
 
 
-def write_log(records: Iterable[dict[str, Any]], out: Path) -> Path:
+def write_log(records: Iterable[dict[str, Any]], out: Path, csv_dialect: str = "standard"
+              ) -> Path:
     """Write ``batch_log.csv`` (atomically): one row of ``LOG_COLUMNS`` per record."""
     log = pd.DataFrame(list(records), columns=list(LOG_COLUMNS))
-    return write_csv(log, out / BATCH_LOG)
+    return write_csv(log, out / BATCH_LOG, dialect=csv_dialect)
 
 
 def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:
@@ -45,18 +46,19 @@ def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def combine(out: Path, records: Sequence[dict[str, Any]], report: bool = True
-            ) -> dict[str, Path]:
+def combine(out: Path, records: Sequence[dict[str, Any]], report: bool = True,
+            csv_dialect: str = "standard") -> dict[str, Path]:
     """Write ``batch_log.csv``, ``all_tracks``/``all_summaries`` (CSV and Parquet), report.
 
     Rows come from the finished outputs of every ``ok`` or ``skipped`` input, so a rerun
     that skipped everything still writes complete tables. Failed inputs appear in
-    ``all_summaries`` with their status and error only.
+    ``all_summaries`` with their status and error only. The CSVs are written in
+    ``csv_dialect``; each input's ``tracks.csv`` is read in whichever dialect it has.
 
     Returns:
         Paths written, by name.
     """
-    paths = {"log": write_log(records, out)}
+    paths = {"log": write_log(records, out, csv_dialect)}
     tracks, summaries = [], []
     for rec in records:
         row: dict[str, Any] = {"file": rec["file"], "output": rec["output"],
@@ -65,7 +67,7 @@ def combine(out: Path, records: Sequence[dict[str, Any]], report: bool = True
         if rec["status"] in ("ok", "skipped"):
             try:
                 summary = read_summary(folder / "summary.json")
-                t = pd.read_csv(folder / "tracks.csv")
+                t = read_table(folder / "tracks.csv")
             except (OSError, ValueError, InputError) as exc:
                 row.update(status="failed", error=f"outputs unreadable: {exc}")
             else:
@@ -79,8 +81,8 @@ def combine(out: Path, records: Sequence[dict[str, Any]], report: bool = True
     all_tracks = (pd.concat(tracks, ignore_index=True) if tracks else
                   pd.DataFrame(columns=["file", "video"]))
     all_summaries = pd.DataFrame(summaries)
-    paths["all_tracks"] = write_csv(all_tracks, out / ALL_TRACKS)
-    paths["all_summaries"] = write_csv(all_summaries, out / ALL_SUMMARIES)
+    paths["all_tracks"] = write_csv(all_tracks, out / ALL_TRACKS, dialect=csv_dialect)
+    paths["all_summaries"] = write_csv(all_summaries, out / ALL_SUMMARIES, dialect=csv_dialect)
     for name, table in (("all_tracks", all_tracks), ("all_summaries", all_summaries)):
         parquet = _write_parquet(table, out / f"{name}.parquet")
         if parquet is not None:

@@ -175,7 +175,7 @@ def _run_batch(items: Sequence[BatchItem], out: Path, spec: JobSpec, workers: in
         _run_pool(items, out, spec, force, workers, finished, emit)
     done = [r for r in records if r is not None]
     outcome = BatchOutcome(done)
-    outcome.paths = combine(out, done, report=spec.report)
+    outcome.paths = combine(out, done, report=spec.report, csv_dialect=spec.csv_dialect)
     return outcome
 
 

@@ -71,6 +71,8 @@ class JobSpec:
             (:func:`process_item` alone: the process's setting). Not part of the job key.
         trust_models: Workers may unpickle model files from outside ``weights/``
             (``--trust-model``; see :mod:`detect_track.trust`; not part of the job key).
+        csv_dialect: CSV files: ``standard`` or ``excel-eu`` (see
+            :data:`detect_track.io.export.CSV_DIALECTS`).
     """
 
     cfg: Config
@@ -82,12 +84,15 @@ class JobSpec:
     overlay: bool = False
     threads: int = field(default=0, compare=False)
     trust_models: bool = field(default=False, compare=False)
+    csv_dialect: str = "standard"
 
     def fingerprint(self) -> str:
         """Hash of the settings that change the outputs (hex)."""
         material = {"config": to_dict(self.cfg), "fps": self.fps, "um_per_px": self.um_per_px,
                     "exports": sorted(self.exports), "save_crops": self.save_crops,
-                    "report": self.report, "overlay": self.overlay, "version": __version__}
+                    "report": self.report, "overlay": self.overlay, "version": __version__,
+                    **({"csv_dialect": self.csv_dialect}
+                       if self.csv_dialect != "standard" else {})}
         text = json.dumps(material, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 

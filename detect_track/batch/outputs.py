@@ -33,7 +33,8 @@ def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
     """
     from detect_track.results import write_results
 
-    paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops)
+    paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops,
+                          csv_dialect=spec.csv_dialect)
     overlay = None
     if spec.overlay:  # first, so that the report can show the video it got
         from detect_track.report.overlay import write_overlay_video

@@ -245,7 +245,8 @@ def job_spec(args: argparse.Namespace, cfg: Any) -> Any:
 
     return JobSpec(cfg, fps=args.fps, um_per_px=args.um_per_px, exports=tuple(args.export),
                    save_crops=args.save_crops, report=not args.no_report,
-                   overlay=args.overlay, trust_models=args.trust_model)
+                   overlay=args.overlay, trust_models=args.trust_model,
+                   csv_dialect=args.csv_dialect)
 
 
 def run_batch(args: argparse.Namespace, cfg: Any) -> int:

@@ -29,7 +29,9 @@ EXIT_SOME_FAILED = 3
 DETECTOR_NAMES = ("classical", "effdet", "yolo")
 TRACKER_NAMES = ("botsort", "bytetrack", "sort", "trackpy")
 #: ``--export`` formats (:data:`detect_track.io.export.EXPORT_FORMATS`, which loads pandas).
-EXPORT_FORMATS = ("mot",)
+EXPORT_FORMATS = ("mot", "xlsx", "parquet")
+#: ``--csv-dialect`` names (:data:`detect_track.io.export.CSV_DIALECTS`).
+CSV_DIALECTS = ("standard", "excel-eu")
 #: The bundled presets (``detect_track/configs/*.yaml``; see :mod:`detect_track.config`).
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -150,11 +152,15 @@ def apply_trust(args: argparse.Namespace) -> None:
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
-    """``--export``, ``--quiet`` and ``--debug``: shared by ``VIDEO`` and ``track``."""
+    """``--export``, ``--csv-dialect``, ``--quiet``, ``--debug``: for ``VIDEO`` and ``track``."""
     p.add_argument("--export", action="append", default=[], metavar="FORMAT",
                    choices=list(EXPORT_FORMATS),
-                   help="also write FORMAT: mot = mot.txt, MOTChallenge tracks for TrackEval "
-                   "(repeatable)")
+                   help="also write FORMAT: mot = mot.txt, MOTChallenge tracks for TrackEval; "
+                   "xlsx = results.xlsx (summary, tracks and trajectories sheets); parquet = "
+                   "trajectories.parquet and tracks.parquet (repeatable)")
+    p.add_argument("--csv-dialect", choices=list(CSV_DIALECTS), default="standard",
+                   help="CSV files: standard (comma, decimal point; default) or excel-eu "
+                   "(semicolon, decimal comma, as Excel reads CSV in most European locales)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--debug", action="store_true", help="show a traceback on internal errors")
 

@@ -85,7 +85,8 @@ def main(argv: Sequence[str]) -> int:
                                        trajectories_csv=out / "trajectories.csv")
         finally:
             close()
-        paths = write_results(results, out, exports=args.export)
+        paths = write_results(results, out, exports=args.export,
+                              csv_dialect=args.csv_dialect)
     if not args.quiet:
         print_outcome(results, out, paths)
     return 0

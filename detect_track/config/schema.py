@@ -172,6 +172,8 @@ class MorphologyConfig:
     tta_views: int = 0  # rotations/flips averaged per crop: 1, 2, 4, 8; 0 = 2 in videos
     # (whose tracks also average crops_per_track crops), 8 on still images
     device: str = "cpu"  # cpu or cuda:0
+    min_px_per_um: float = 2.5  # videos coarser than this (px per µm) get no head-shape call:
+    # the calls carry too little information (benchmarks/morphology.md, "Resolution")
 
 
 @dataclass(frozen=True)

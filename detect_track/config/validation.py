@@ -68,6 +68,9 @@ def validate(cfg: Config) -> None:
     m = cfg.morphology
     if m.crops_per_track < 1 or not m.crop_um > 0 or m.isolation_um < 0:
         raise ConfigError("morphology: crops_per_track >= 1, crop_um > 0, isolation_um >= 0")
+    if not m.min_px_per_um >= 0 or m.min_px_per_um == float("inf"):
+        raise ConfigError(f"morphology.min_px_per_um must be a number >= 0, got "
+                          f"{m.min_px_per_um}")
     if m.tta_views not in (0, 1, 2, 4, 8):
         raise ConfigError(f"morphology.tta_views must be 0 (auto), 1, 2, 4 or 8, got "
                           f"{m.tta_views}")

@@ -58,8 +58,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _read_csv(path: Path, required: list[str], **kwargs: Any) -> pd.DataFrame:
+    from detect_track.io.export import read_table  # either CSV dialect (--csv-dialect)
+
     try:
-        df = pd.read_csv(_require(path), **kwargs)
+        df = read_table(_require(path), **kwargs)
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path} is empty (not even a header line)") from exc
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, ValueError) as exc:

@@ -25,6 +25,30 @@ _REQUIRED = ("vcl_um_s", "vsl_um_s", "vap_um_s", "str", "alh_um")
 #: Value of ``motility`` and ``who_grade`` for a cell seen too briefly to be graded.
 NOT_GRADABLE = "not_gradable"
 
+#: Kinematics that describe the beat of a swimming head and, on a cell that does not
+#: move, measure only the jitter of its detected position (on the bundled sample: BCF of
+#: 24-30 Hz, MAD near 100°, an ALH of the detector's noise); left empty (NaN) for
+#: immotile tracks by :func:`blank_immotile_beat`.
+BEAT_COLUMNS: tuple[str, ...] = ("alh_um", "alh_max_um", "bcf_hz", "mad_deg")
+
+
+def blank_immotile_beat(tracks: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``tracks`` with :data:`BEAT_COLUMNS` set to NaN on immotile tracks.
+
+    Args:
+        tracks: Output of :func:`classify_motility` (``motility`` and the kinematics).
+
+    Returns:
+        The table; means of these columns (per class or over all cells) then describe
+        moving cells only, as NaN is skipped.
+    """
+    out = tracks.copy()
+    immotile = out["motility"].to_numpy() == MOTILITY_CLASSES[2]
+    for col in BEAT_COLUMNS:
+        if col in out:
+            out.loc[immotile, col] = np.nan
+    return out
+
 
 def classify_motility(tracks: pd.DataFrame, cfg: MotilityConfig | None = None) -> pd.DataFrame:
     """Assign a WHO motility class and grade to every track.
@@ -147,12 +171,13 @@ def analyse(trajectories: pd.DataFrame, meta: VideoMeta, cfg: Config) -> pd.Data
 
     Returns:
         One row per track; ``morphology`` empty and ``morphology_confidence`` NaN (the
-        morphology stage fills them).
+        morphology stage fills them); ALH, BCF and MAD empty (NaN) on immotile tracks
+        (:func:`blank_immotile_beat`: they measure position jitter there).
     """
     kin = kinematics_table(trajectories, um_per_px=meta.um_per_px, fps=meta.fps,
                            window_frames=cfg.kinematics.smoothing_window_frames,
                            progression_window_s=cfg.kinematics.progression_window_s)
-    tracks = classify_motility(kin, cfg.motility)
+    tracks = blank_immotile_beat(classify_motility(kin, cfg.motility))
     tracks["morphology"] = pd.Series([""] * len(tracks), index=tracks.index, dtype=object)
     tracks["morphology_confidence"] = np.nan
     return tracks[list(TRACK_COLUMNS)].reset_index(drop=True)

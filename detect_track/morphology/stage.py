@@ -29,6 +29,13 @@ NOT_ASSESSABLE = "not_assessable"
 VIDEO_TTA_VIEWS = 2
 #: ... and on still images, where each cell has a single crop.
 STILL_TTA_VIEWS = 8
+#: Camera resolution (px per µm) below which a head's shape is not called in videos, the
+#: default of ``morphology.min_px_per_um`` (0.4 µm per px, 11 px along a normal head):
+#: measured with ``tools/bench_morphology_resolution.py`` (benchmarks/morphology.md,
+#: "Resolution"), the lowest resolution tried at which simulated heads are told normal
+#: from abnormal with a balanced accuracy of 0.8 and the six classes within 7 points of
+#: sharp crops (at 0.7 µm per px: 0.74 and 20 points below).
+MIN_PX_PER_UM = 2.5
 
 
 def load_model(cfg: MorphologyConfig, backend: str = "auto") -> Any:
@@ -60,6 +67,11 @@ class MorphologyStage:
     def __init__(self, cfg: MorphologyConfig, um_per_px: float, backend: str = "auto") -> None:
         self.cfg = cfg
         self.model = load_model(cfg, backend)
+        self.px_per_um = 1.0 / um_per_px
+        #: Whether heads are resolved well enough to call their shape (else the tracks'
+        #: ``morphology`` stays empty; crops are still kept for ``--save-crops``).
+        self.min_px_per_um = float(cfg.min_px_per_um)
+        self.resolved = self.px_per_um >= self.min_px_per_um - 1e-9
         self.collector = CropCollector(round(cfg.crop_um / um_per_px),
                                        cfg.isolation_um / um_per_px, cfg.crops_per_track)
 
@@ -83,9 +95,9 @@ class MorphologyStage:
         used = {int(t): [c for _, c in self.collector.crops(int(t))] for t in out["track_id"]}
         crops = [c for items in used.values() for c in items]
         owner = np.repeat(np.arange(len(used)), [len(items) for items in used.values()])
-        labels = np.full(len(used), NOT_ASSESSABLE, dtype=object)
+        labels = np.full(len(used), NOT_ASSESSABLE if self.resolved else "", dtype=object)
         confs = np.full(len(used), np.nan)
-        if crops:  # one model call for every crop of these tracks, then a mean per track
+        if crops and self.resolved:  # one call for every crop of these tracks, a mean per track
             p = self.model.predict_proba(crops, views=self.cfg.tta_views or VIDEO_TTA_VIEWS)
             total = np.zeros((len(used), p.shape[1]))
             np.add.at(total, owner, p)
@@ -104,8 +116,38 @@ class MorphologyStage:
         self.collector.forget(track_ids)
 
     def info(self) -> dict[str, Any]:
-        """What the summary records about the model."""
-        return {"morphology_model": self.model.path.name, "morphology_task": self.model.task}
+        """What the summary records about the model (see :func:`screening_model`)."""
+        return {"morphology_model": self.model.path.name, "morphology_task": self.model.task,
+                "morphology_screening": screening_model(self.model.path)}
+
+    def unresolved_warning(self, n_tracks: int) -> str:
+        """The warning of a video whose heads are too small to call their shape."""
+        return (f"head morphology not assessed for {n_tracks} track"
+                f"{'' if n_tracks == 1 else 's'}: {self.px_per_um:.2f} px per µm "
+                f"({1 / self.px_per_um:.2f} µm per px) is below the {self.min_px_per_um:g} px per "
+                "µm at which the head-shape model's calls carry information "
+                "(benchmarks/morphology.md); use a higher magnification for morphology")
+
+
+def screening_model(path: str | os.PathLike[str]) -> bool:
+    """True when the model's card says it was trained on simulated heads only.
+
+    The card is the Markdown file next to the model (``head-shape-synth.md`` for
+    ``head-shape-synth.pt`` or ``.onnx``); its ``training data`` row starts with
+    ``simulated``. Such a model's calls are a screening aid, to be marked so wherever
+    they appear ("screening, trained on simulated heads"). A model without a card (a
+    lab's own) is not flagged.
+    """
+    card = Path(path).with_suffix(".md")
+    try:
+        text = card.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        cells = [c.strip().lower() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0] == "training data":
+            return cells[1].startswith("simulated")
+    return False
 
 
 def morphology_summary(tracks: pd.DataFrame) -> dict[str, Any]:
@@ -113,6 +155,8 @@ def morphology_summary(tracks: pd.DataFrame) -> dict[str, Any]:
 
     Returns:
         ``n_morphology_assessed`` and ``pct_normal_forms`` (None when none was assessed).
+        Tracks with an empty ``morphology`` (heads too small to call, see
+        :data:`MIN_PX_PER_UM`) are not assessed.
     """
     if "morphology" not in tracks or not len(tracks):
         return {"n_morphology_assessed": 0, "pct_normal_forms": None}

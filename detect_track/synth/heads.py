@@ -79,13 +79,17 @@ def _look(rng: np.random.Generator) -> str:
                           p=[0.3, 0.2, 0.3, 0.2]))
 
 
-def render_head(shape: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
+def render_head(shape: str, rng: np.random.Generator, size: int = 64,
+                native_px_per_um: float | None = None) -> np.ndarray:
     """Render one crop of the given class.
 
     Args:
         shape: One of :data:`~detect_track.morphology.cnn.HEAD_SHAPES`.
         rng: Random generator (everything is drawn from it).
         size: Crop side in pixels.
+        native_px_per_um: The camera's resolution the crop is degraded to, px per µm
+            (then fitted back to ``size``); None draws it at random between 1.2 and
+            :data:`PX_PER_UM` (the training data). The same numbers are drawn either way.
 
     Returns:
         ``(size, size)`` uint8 crop.
@@ -164,6 +168,8 @@ def render_head(shape: str, rng: np.random.Generator, size: int = 64) -> np.ndar
     # camera resolution: a crop from a video at 0.3-1 µm/px holds 1-3 px per µm, fitted
     # back to this crop's scale by the classifier; slides and 100x images keep all detail
     native = PX_PER_UM * math.exp(rng.uniform(math.log(1.2 / PX_PER_UM), 0.0))
+    if native_px_per_um is not None:
+        native = float(native_px_per_um)
     if native < PX_PER_UM * 0.9:
         small = max(8, round(size * native / PX_PER_UM))
         low = cv2.resize(out.astype(np.float32), (small, small), interpolation=cv2.INTER_AREA)

@@ -10,6 +10,8 @@ of another program.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -30,9 +32,13 @@ def fill_gaps(traj: pd.DataFrame) -> pd.DataFrame:
             class_name, confidence`` (one row per detection). Not modified.
 
     Returns:
-        The rows plus one per skipped frame of each track: positions and sizes
-        interpolated linearly, the track's first class, ``confidence`` NaN,
-        ``interpolated`` True.
+        The rows plus one per skipped frame of each track: positions, sizes and
+        ``confidence`` interpolated linearly between the detections on either side, the
+        track's first class, ``interpolated`` True. The confidence of a filled row is
+        not a detector's score: it is there so that a track's mean confidence (in a
+        spreadsheet, say) weighs a gap like the detections around it instead of
+        skipping it or counting it as 0; leave out the rows with ``interpolated`` = 1 for
+        the detector's own scores.
     """
     parts = []
     for tid, g in traj.groupby("track_id", sort=True):
@@ -49,10 +55,28 @@ def fill_gaps(traj: pd.DataFrame) -> pd.DataFrame:
                 fill[col] = np.interp(missing, frames, g[col].to_numpy())
         if "class_name" in g:
             fill["class_name"] = g["class_name"].iloc[0]
-        fill["confidence"] = np.nan
+        if "confidence" in g:
+            fill["confidence"] = np.interp(missing, frames,
+                                           g["confidence"].to_numpy(np.float64))
         fill["interpolated"] = True
         parts.append(pd.concat([g, fill], ignore_index=True).sort_values("frame"))
     return pd.concat(parts, ignore_index=True) if parts else traj
+
+
+def first_appearance_ids(first_frames: Mapping[int, int]) -> dict[int, int]:
+    """Track ids 1..N in order of first appearance (ties: the old id's order).
+
+    The tracker's ids have gaps once short tracks, chains of weak candidates and
+    satellites are filtered out; the published tables number the kept tracks anew.
+
+    Args:
+        first_frames: First frame of each kept track, by the tracker's id.
+
+    Returns:
+        The new id of each old one.
+    """
+    order = sorted(first_frames, key=lambda t: (first_frames[t], t))
+    return {int(old): new for new, old in enumerate(order, start=1)}
 
 
 def satellite_tracks(filled: pd.DataFrame, um_per_px: float, radius_um: float,
