@@ -14,7 +14,7 @@ import json
 import os
 import platform
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from detect_track.io.export import (
     write_json,
     write_mot,
 )
+from detect_track.measure.clinical import Clinical, clinical_from_summary
 from detect_track.tracking.trajectories import empty_trajectories
 from detect_track.types import TRAJECTORY_COLUMNS, VideoMeta
 
@@ -118,8 +119,12 @@ def read_trajectories(path: str | os.PathLike[str], columns: Sequence[str] | Non
 
 
 #: Summary keys written only in some runs: the detector's backend and runtime (videos run
-#: through a detector, not ``track_detections``), the morphology model's task (morphology on).
-_OPTIONAL_KEYS = ("detector_backend", "detector_runtime", "morphology_task")
+#: through a detector, not ``track_detections``), the morphology model's task (morphology on),
+#: the fields of a pooled sample (``detect-track sample``).
+_OPTIONAL_KEYS = ("detector_backend", "detector_runtime", "morphology_task", "sample_fields")
+#: Keys added after the first summaries were written: a summary.json without them is read
+#: with their defaults.
+_LATER_KEYS = ("sample_id", "operator", "analysis_date", "clinical", "sample_fields")
 
 
 @dataclass(eq=False)
@@ -181,6 +186,17 @@ class Summary(Mapping[str, Any]):
         timings_s: Seconds per pipeline stage.
         config: The configuration used (nested dict).
         versions: Versions of detect-track, Python and the libraries loaded.
+        sample_id: The sample's identifier (``--sample-id``), or None.
+        operator: Who ran the analysis (``--operator``), or None.
+        analysis_date: Date of the analysis (ISO ``YYYY-MM-DD``), or None (older runs).
+        clinical: The clinical block (:class:`~detect_track.measure.clinical.Clinical`:
+            percentages with 95 % Wilson intervals, WHO reference limits and flags,
+            per-class kinematics, sample counts); by key it reads as its JSON dict.
+        sample_fields: One entry per field of a pooled sample (``detect-track sample``):
+            ``field``, ``video``, ``path``, ``output``, ``n_frames``, ``n_tracks``,
+            ``n_gradable``, ``n_<class>``, ``pct_<class>``, ``n_grade_<g>``,
+            ``pct_grade_<g>``, ``cells_per_frame``, ``concentration_million_per_ml``;
+            written only for a sample.
     """
 
     video: str
@@ -231,6 +247,11 @@ class Summary(Mapping[str, Any]):
     timings_s: dict[str, float]
     config: dict[str, Any]
     versions: dict[str, str]
+    sample_id: str | None = None
+    operator: str | None = None
+    analysis_date: str | None = None
+    clinical: Clinical | None = None
+    sample_fields: list[dict[str, Any]] = field(default_factory=list)
 
     def _written(self, key: str) -> bool:
         """Whether ``key`` is part of this summary (optional keys: only where they apply)."""
@@ -238,11 +259,18 @@ class Summary(Mapping[str, Any]):
             return self.detector != EXTERNAL_DETECTOR
         if key == "morphology_task":
             return self.morphology_model is not None
+        if key == "sample_fields":
+            return bool(self.sample_fields)
         return True
+
+    def _value(self, key: str) -> Any:
+        """The JSON-ready value of a field (the clinical block as its dict)."""
+        value = getattr(self, key)
+        return value.to_dict() if isinstance(value, Clinical) else value
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict, keys in field order (optional keys only where they apply)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if self._written(f.name)}
+        return {f.name: self._value(f.name) for f in fields(self) if self._written(f.name)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
@@ -253,22 +281,56 @@ class Summary(Mapping[str, Any]):
         """
         names = {f.name for f in fields(cls)}
         unknown = [k for k in data if k not in names]
-        missing = [n for n in names if n not in data and n not in _OPTIONAL_KEYS]
+        missing = [n for n in names if n not in data and n not in _OPTIONAL_KEYS
+                   and n not in _LATER_KEYS]
         if unknown or missing:
             raise ValueError(f"summary: unknown key(s) {unknown}, missing key(s) {missing}")
-        return cls(**{**dict.fromkeys(_OPTIONAL_KEYS), **data})
+        values = {**dict.fromkeys(_OPTIONAL_KEYS), **data}
+        clinical = values.get("clinical")
+        if isinstance(clinical, Mapping):
+            values["clinical"] = Clinical.from_dict(clinical)
+        values["sample_fields"] = list(values.get("sample_fields") or [])
+        return cls(**values)
 
     def __getitem__(self, key: str) -> Any:
         if not isinstance(key, str) or key.startswith("_") or not self._written(key) or \
                 key not in self.__dataclass_fields__:
             raise KeyError(key)
-        return getattr(self, key)
+        return self._value(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.to_dict())
 
     def __len__(self) -> int:
         return len(self.to_dict())
+
+
+def with_clinical(summary: Summary, tracks: pd.DataFrame | None, *,
+                  sample_id: str | None = None, operator: str | None = None,
+                  volume_ml: float | None = None, dilution: float | None = None,
+                  analysis_date: str | None = None) -> Summary:
+    """The summary with its clinical block, sample ID, operator and analysis date.
+
+    Args:
+        summary: A run's summary (its counts, concentration and morphology are used).
+        tracks: The run's track table (per-class kinematics), or None.
+        sample_id: The sample's identifier; None keeps the summary's.
+        operator: Who ran the analysis; None keeps the summary's.
+        volume_ml: Semen volume, ml (total and motile counts), or None.
+        dilution: Dilution factor of the imaged specimen, or None (neat).
+        analysis_date: ISO date; None = the summary's, else today.
+
+    Returns:
+        A new :class:`Summary`.
+    """
+    import datetime as dt
+
+    clinical = clinical_from_summary(summary, tracks, volume_ml=volume_ml, dilution=dilution)
+    return replace(summary, clinical=clinical,
+                   sample_id=sample_id if sample_id is not None else summary.sample_id,
+                   operator=operator if operator is not None else summary.operator,
+                   analysis_date=(analysis_date or summary.analysis_date
+                                  or dt.date.today().isoformat()))
 
 
 def library_versions() -> dict[str, str]:
