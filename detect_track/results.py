@@ -333,6 +333,112 @@ def with_clinical(summary: Summary, tracks: pd.DataFrame | None, *,
                                   or dt.date.today().isoformat()))
 
 
+#: Keys of each entry of a pooled summary's ``sample_fields`` copied from the field's summary.
+FIELD_KEYS: tuple[str, ...] = (
+    "video", "path", "n_frames", "duration_s", "n_tracks", "n_gradable", "n_progressive",
+    "n_non_progressive", "n_immotile", "pct_progressive", "pct_non_progressive",
+    "pct_immotile", "pct_motile", "n_grade_a", "n_grade_b", "n_grade_c", "n_grade_d",
+    "cells_per_frame", "concentration_million_per_ml")
+
+
+def _same(values: Sequence[Any], what: str, warnings: list[str]) -> Any:
+    """The first value; a warning when the fields differ."""
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) > 1:
+        warnings.append(f"the fields differ in {what} ({', '.join(map(str, distinct))}): the "
+                        "pooled summary records the first field's")
+    return values[0]
+
+
+def pool_summaries(fields_: Sequence[Summary], tracks: pd.DataFrame | None, *,
+                   sample_id: str, path: str, outputs: Sequence[str] | None = None,
+                   operator: str | None = None, volume_ml: float | None = None,
+                   dilution: float | None = None, warnings: Sequence[str] = ()) -> Summary:
+    """The summary of one sample pooled from the summaries of its fields.
+
+    Counts add and percentages are of the pooled cells
+    (:func:`~detect_track.measure.sample.pool_counts`); the concentration is all cells
+    counted over all volume imaged (:func:`~detect_track.measure.sample.pool_concentration`);
+    frames, detections and times add; settings (fps, scale, detector, config) are the
+    first field's, with a warning where fields differ. ``sample_fields`` holds each field's
+    own counts, and the clinical block is built from the pooled counts and ``tracks``.
+
+    Args:
+        fields_: The fields' summaries (at least one).
+        tracks: All fields' track tables, concatenated (per-class kinematics), or None.
+        sample_id: The sample's identifier (the summary's ``video``).
+        path: Where the fields are (the summary's ``path``).
+        outputs: Each field's output folder, relative to the sample's (``sample_fields``).
+        operator: Who ran the analysis, or None.
+        volume_ml: Semen volume, ml, or None.
+        dilution: Dilution factor, or None (neat).
+        warnings: Sample-level warnings (e.g. fields that failed).
+
+    Returns:
+        The pooled :class:`Summary`.
+
+    Raises:
+        ValueError: No field given.
+    """
+    from detect_track.measure.clinical import too_few_cells_warning
+    from detect_track.measure.sample import pool_concentration, pool_counts
+
+    if not fields_:
+        raise ValueError("pool_summaries needs at least one field")
+    first = fields_[0]
+    notes = list(warnings)
+    counts = pool_counts(fields_)
+    for s in fields_:
+        notes.extend(f"{s.video}: {w}" for w in s.warnings)
+    fps = _same([s.fps for s in fields_], "frame rate", notes)
+    um = _same([s.um_per_px for s in fields_], "scale (µm/px)", notes)
+    sizes = {(s.width_px, s.height_px) for s in fields_}
+    morph_n = sum(s.n_morphology_assessed for s in fields_)
+    normal = sum((s.pct_normal_forms or 0.0) * s.n_morphology_assessed for s in fields_)
+    untracked: dict[str, float] = {}
+    timings: dict[str, float] = {}
+    for s in fields_:
+        for k, v in s.untracked_detections_per_frame.items():
+            untracked[k] = untracked.get(k, 0.0) + v / len(fields_)
+        for k, v in s.timings_s.items():
+            timings[k] = round(timings.get(k, 0.0) + v, 3)
+    few = too_few_cells_warning(int(counts["n_gradable"]))
+    if few:
+        notes.append(few)
+    per_field = []
+    for k, s in enumerate(fields_):
+        entry: dict[str, Any] = {"field": k + 1, **{key: s[key] for key in FIELD_KEYS}}
+        entry["output"] = outputs[k] if outputs is not None else None
+        per_field.append(entry)
+    pooled = Summary.from_dict({
+        "video": sample_id, "path": path,
+        "n_frames": sum(s.n_frames for s in fields_),
+        "duration_s": sum(s.duration_s for s in fields_),
+        "width_px": first.width_px if len(sizes) == 1 else 0,
+        "height_px": first.height_px if len(sizes) == 1 else 0,
+        "fps": fps, "fps_source": first.fps_source,
+        "um_per_px": um, "um_per_px_source": first.um_per_px_source,
+        "detector": first.detector, "detector_weights": first.detector_weights,
+        "detector_backend": first.detector_backend, "detector_runtime": first.detector_runtime,
+        "tracker": first.tracker,
+        **counts,
+        "n_morphology_assessed": morph_n,
+        "pct_normal_forms": normal / morph_n if morph_n else None,
+        "morphology_model": first.morphology_model, "morphology_task": first.morphology_task,
+        **pool_concentration(fields_),
+        "n_detections": sum(s.n_detections for s in fields_),
+        "n_interpolated": sum(s.n_interpolated for s in fields_),
+        "untracked_detections_per_frame": {k: round(v, 3) for k, v in untracked.items()},
+        "warnings": notes,
+        "elapsed_s": round(sum(s.elapsed_s for s in fields_), 3),
+        "timings_s": timings,
+        "config": first.config, "versions": first.versions,
+        "sample_fields": per_field,
+    })
+    return with_clinical(pooled, tracks, sample_id=sample_id, operator=operator,
+                         volume_ml=volume_ml, dilution=dilution)
+
+
 def library_versions() -> dict[str, str]:
     """Versions of detect-track, Python and the libraries loaded (the summary's ``versions``)."""
     import sys

@@ -142,6 +142,8 @@ def test_video_report_content():
     assert "<details>" in doc
     assert MOTILITY_COLOURS["progressive"] in doc
     assert "No warnings" in text
+    # a screening morphology call is no headline card (normal forms 100% of 1 head)
+    assert "100.0%" not in text and "n = 1 assessed" not in text
 
 
 def test_video_report_embeds_png_figures():

@@ -6,7 +6,7 @@ Each table is written as CSV and, when pyarrow is installed, as Parquet; the bat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +29,21 @@ def write_log(records: Iterable[dict[str, Any]], out: Path) -> Path:
     return write_csv(log, out / BATCH_LOG)
 
 
-def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Scalar summary keys; warnings joined; nested dicts flattened with a prefix."""
+def _flat_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Scalar summary keys; lists joined; nested dicts flattened with dotted prefixes.
+
+    E.g. ``clinical.proportions.progressive.ci95_low``.
+    """
     flat: dict[str, Any] = {}
     for key, value in summary.items():
-        if key in ("config", "versions"):
+        if not prefix and key in ("config", "versions", "sample_fields"):
             continue
-        if isinstance(value, dict):
-            for k, v in value.items():
-                flat[f"{key}.{k}"] = v
+        if isinstance(value, Mapping):
+            flat.update(_flat_summary(value, f"{prefix}{key}."))
         elif isinstance(value, list):
-            flat[key] = "; ".join(str(v) for v in value)
+            flat[f"{prefix}{key}"] = "; ".join(str(v) for v in value)
         else:
-            flat[key] = value
+            flat[f"{prefix}{key}"] = value
     return flat
 
 

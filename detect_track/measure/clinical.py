@@ -88,8 +88,7 @@ KINEMATIC_GROUPS: tuple[str, ...] = (*MOTILITY_CLASSES, "motile")
 PROPORTIONS: tuple[str, ...] = ("total_motility", *MOTILITY_CLASSES,
                                 *(f"grade_{g}" for g in WHO_GRADES))
 #: Why a video's head-morphology call is not reported as "normal forms".
-SCREENING_NOTE = ("head morphology from video is a screening call (model trained on "
-                  "simulated heads), not a normal-forms result")
+SCREENING_NOTE = "screening, trained on simulated heads: not a normal-forms result"
 
 
 def wilson_interval(k: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -330,10 +329,12 @@ def clinical_block(counts: Mapping[str, Any], tracks: pd.DataFrame | None, *,
     Returns:
         The :class:`Clinical` block.
     """
-    n = int(counts.get("n_gradable", 0) or 0)
-
     def count(key: str) -> int:
-        return int(counts.get(key, 0) or 0)
+        value = counts.get(key, 0)
+        return int(value) if value is not None and value == value else 0  # NaN: 0
+
+    n = count("n_gradable") if "n_gradable" in counts else \
+        sum(count(f"n_{c}") for c in MOTILITY_CLASSES)  # summaries before n_gradable
 
     limits = {"total_motility": REFERENCE_LIMITS["total_motility"].limit,
               "progressive": REFERENCE_LIMITS["progressive"].limit}
