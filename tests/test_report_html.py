@@ -132,7 +132,8 @@ def test_video_report_content():
     check_self_contained(doc)
     text = re.sub(r"<[^>]+>", " ", doc)
     assert "clip.avi" in text
-    for expected in ("50.0%", "100.0%", "n = 1 assessed", "give --chamber-depth-um",
+    for expected in ("50.0%", "screening, trained on simulated heads",
+                     "give --chamber-depth-um",
                      "rapidly progressive", "yolo-sperm.pt", "sort", "container", "cli",
                      "max_gap_s", "3.11.7", f"detect-track {__version__}"):
         assert expected in text, expected

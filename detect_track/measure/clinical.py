@@ -145,7 +145,7 @@ def proportion(k: int, n: int, limit: float | None = None) -> Proportion:
         return Proportion(int(k), int(n), None, None, None, limit, None)
     low, high = wilson_interval(int(k), int(n))
     pct = 100.0 * k / n
-    return Proportion(int(k), int(n), round(pct, 2), round(100 * low, 2), round(100 * high, 2),
+    return Proportion(int(k), int(n), round(pct, 4), round(100 * low, 4), round(100 * high, 4),
                       limit, None if limit is None else bool(pct < limit))
 
 

@@ -51,14 +51,13 @@ _PROPORTION_LABELS = {"total_motility": "Total motility (PR + NP)",
                       "immotile": "Immotile (IM)"}
 _QUANTITY_LABELS = {"volume_ml": "Semen volume",
                     "concentration_million_per_ml": "Sperm concentration",
-                    "total_count_million": "Total sperm number",
+                    "total_count_million": "Total sperm number (per ejaculate)",
                     "total_motile_million": "Total motile (PR + NP)",
                     "progressive_motile_million": "Progressive motile (PR)",
                     "normal_forms": "Normal forms"}
-_QUANTITY_UNITS = {"volume_ml": "ml", "concentration_million_per_ml": "10⁶/ml",
-                   "total_count_million": "10⁶ per ejaculate",
-                   "total_motile_million": "10⁶ per ejaculate",
-                   "progressive_motile_million": "10⁶ per ejaculate", "normal_forms": "%"}
+_QUANTITY_UNITS = {"volume_ml": "ml", "concentration_million_per_ml": "×10⁶/ml",
+                   "total_count_million": "×10⁶", "total_motile_million": "×10⁶",
+                   "progressive_motile_million": "×10⁶", "normal_forms": "%"}
 
 
 @dataclass(frozen=True)
