@@ -219,7 +219,8 @@ def test_video_report_starts_with_the_clinical_block():
     for expected in ("S-&lt;7&gt;", "Operator AB", "Progressive motility (PR) 50.0 %",
                      "9.5–90.5 %", "≥ 42 %", "≥ 30 %", "≥ 16 ×10⁶/ml", "≥ 39 ×10⁶",
                      "≥ 4 %", "Wilson", "6th edition (2021)", "WHO asks for at least 200",
-                     "All motile (PR + NP)", "60.8", "is graded b (slowly progressive)", "Checked by"):
+                     "All motile (PR + NP)", "60.8", "is graded b (slowly progressive)",
+                     "Checked by"):
         assert expected in (doc if "&" in expected else text), expected
     assert "below limit" not in text  # 50 % is above both motility limits
     assert "screening, trained on simulated heads" in text
