@@ -386,10 +386,13 @@ def sample_context(tracks: pd.DataFrame | None, summary: Mapping[str, Any]) -> d
     fields = []
     for f in entries:
         out = text(f.get("output"))
+        graded = bool(num(f.get("n_gradable")))  # no percentage of no cell
         fields.append({"label": f"{fmt(f.get('field'), None)}. {text(f.get('video'))}",
                        "href": f"{out}/report.html" if out else "",
-                       "numbers": [fmt(f.get(k), dec) for k, _t, dec in FIELD_TABLE]})
-    pcts = [p for p in (num(f.get("pct_progressive")) for f in entries) if p is not None]
+                       "numbers": [fmt(f.get(k), dec) if graded or not k.startswith("pct_")
+                                   else NONE for k, _t, dec in FIELD_TABLE]})
+    pcts = [p for p in (num(f.get("pct_progressive")) for f in entries
+                        if num(f.get("n_gradable"))) if p is not None]
     spread = ""
     if len(pcts) > 1:
         spread = (f"Progressive per field: mean {np.mean(pcts):.1f}%, SD "
