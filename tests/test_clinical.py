@@ -298,3 +298,20 @@ def test_sample_command_is_listed_and_checks_its_options(two_fields: list[Path],
     assert main(["sample", str(two_fields[0]), "--sample-id", "X", "--volume-ml", "0",
                  "--out", str(tmp_path / "x")]) == 2
     assert "--volume-ml must be above 0" in capsys.readouterr().err
+
+
+def test_video_command_takes_the_sample_facts(moving_blob_video: Path, tmp_path: Path):
+    out = tmp_path / "one"
+    assert main([str(moving_blob_video), "--um-per-px", "0.7", "--out", str(out), "-q",
+                 "--detector", "classical", "detector.classical.polarity=bright",
+                 "tracker.min_track_s=0.2", "--sample-id", "V-1", "--operator", "CD",
+                 "--chamber-depth-um", "20", "--volume-ml", "2", "--dilution", "2"]) == 0
+    summary = read_summary(out / "summary.json")
+    assert (summary.sample_id, summary.operator) == ("V-1", "CD")
+    q = summary.clinical.quantities
+    assert q["concentration_million_per_ml"].value == pytest.approx(
+        2 * summary.concentration_million_per_ml, rel=1e-3)
+    assert q["total_count_million"].value == pytest.approx(
+        2 * q["concentration_million_per_ml"].value, rel=1e-2)
+    text = plain((out / "report.html").read_text())
+    assert "V-1" in text and "Operator CD" in text and "Dilution 2×" in text
