@@ -315,3 +315,11 @@ def test_video_command_takes_the_sample_facts(moving_blob_video: Path, tmp_path:
         2 * q["concentration_million_per_ml"].value, rel=1e-2)
     text = plain((out / "report.html").read_text())
     assert "V-1" in text and "Operator CD" in text and "Dilution 2×" in text
+
+
+def test_flat_headline_columns_for_tables():
+    flat = clinical_block(counts(30, 12, 58), None, measured_concentration=10.0).flat()
+    assert flat["progressive_pct"] == 30.0 and flat["progressive_below_limit"] is False
+    assert flat["concentration_million_per_ml"] == 10.0
+    assert flat["concentration_million_per_ml_below_limit"] is True
+    assert not any("vcl" in k for k in flat)  # kinematics stay in the track tables

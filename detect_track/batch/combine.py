@@ -29,21 +29,28 @@ def write_log(records: Iterable[dict[str, Any]], out: Path) -> Path:
     return write_csv(log, out / BATCH_LOG)
 
 
-def _flat_summary(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Scalar summary keys; lists joined; nested dicts flattened with dotted prefixes.
+def _flat_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Scalar summary keys; warnings joined; nested dicts flattened with a prefix.
 
-    E.g. ``clinical.proportions.progressive.ci95_low``.
+    The clinical block gives its headline numbers only (``clinical.progressive_pct``,
+    ``clinical.progressive_ci95_low``, ... see :meth:`Clinical.flat
+    <detect_track.measure.clinical.Clinical.flat>`).
     """
+    from detect_track.measure.clinical import Clinical
+
     flat: dict[str, Any] = {}
     for key, value in summary.items():
-        if not prefix and key in ("config", "versions", "sample_fields"):
+        if key in ("config", "versions", "sample_fields"):
             continue
+        if key == "clinical" and isinstance(value, Mapping):
+            value = Clinical.from_dict(value).flat()
         if isinstance(value, Mapping):
-            flat.update(_flat_summary(value, f"{prefix}{key}."))
+            for k, v in value.items():
+                flat[f"{key}.{k}"] = v
         elif isinstance(value, list):
-            flat[f"{prefix}{key}"] = "; ".join(str(v) for v in value)
+            flat[key] = "; ".join(str(v) for v in value)
         else:
-            flat[f"{prefix}{key}"] = value
+            flat[key] = value
     return flat
 
 

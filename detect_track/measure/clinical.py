@@ -263,6 +263,21 @@ class Clinical:
         """The JSON-ready dict (nested plain dicts)."""
         return asdict(self)
 
+    def flat(self) -> dict[str, Any]:
+        """The headline numbers as flat columns (a table row per video: ``all_summaries``).
+
+        ``n_assessed``, ``enough_cells``; per proportion ``<key>_pct``, ``<key>_ci95_low``,
+        ``<key>_ci95_high``, ``<key>_below_limit``; per quantity ``<key>`` and
+        ``<key>_below_limit``. The kinematics are left out (they are in the track tables).
+        """
+        out: dict[str, Any] = {"n_assessed": self.n_assessed, "enough_cells": self.enough_cells}
+        for key, p in self.proportions.items():
+            out.update({f"{key}_pct": p.pct, f"{key}_ci95_low": p.ci95_low,
+                        f"{key}_ci95_high": p.ci95_high, f"{key}_below_limit": p.below_limit})
+        for key, q in self.quantities.items():
+            out.update({key: q.value, f"{key}_below_limit": q.below_limit})
+        return out
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Clinical:
         """A clinical block from its dict (as :meth:`to_dict` writes it).
