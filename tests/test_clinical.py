@@ -323,3 +323,11 @@ def test_flat_headline_columns_for_tables():
     assert flat["concentration_million_per_ml"] == 10.0
     assert flat["concentration_million_per_ml_below_limit"] is True
     assert not any("vcl" in k for k in flat)  # kinematics stay in the track tables
+
+
+def test_fields_from_files_and_folders(two_fields: list[Path], tmp_path: Path):
+    from detect_track.batch.sample import field_items
+
+    items = field_items([str(two_fields[0]), str(tmp_path), str(two_fields[0])])
+    assert [i.path for i in items] == [two_fields[0].resolve(), two_fields[1].resolve()]
+    assert len({i.rel for i in items}) == 2
