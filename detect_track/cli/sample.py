@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from detect_track.cli.shared import (
@@ -111,7 +112,8 @@ def main(argv: Sequence[str]) -> int:
         p.error("no FIELD given")
     args = p.parse_intermixed_args(dash_names(argv))
     # KEY=VALUE among the fields: intermixed parsing gives them all to "fields"
-    overrides = list(args.overrides) + [f for f in args.fields if "=" in f and "/" not in f]
+    overrides = list(args.overrides) + [f for f in args.fields
+                                        if "=" in f and not Path(f).exists()]
     fields = [f for f in args.fields if f not in overrides]
     apply_trust(args)
     for name in ("volume_ml", "dilution", "chamber_depth_um"):
