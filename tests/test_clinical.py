@@ -281,7 +281,9 @@ def test_sample_command_pools_two_fields(two_fields: list[Path], tmp_path: Path,
     doc = (out / "report.html").read_text()
     check_html(doc)
     assert "Semen analysis" in doc and "fields/field1/report.html" in doc
-    assert "Semen analysis" in (out / "fields" / "field1" / "report.html").read_text()
+    field_doc = plain((out / "fields" / "field1" / "report.html").read_text())
+    assert "Semen analysis" in field_doc and "Sample ID S-2" in field_doc
+    assert per_field[0].sample_id == "S-2" and per_field[1].operator == "AB"
     err = capsys.readouterr().err
     assert "WHO asks for at least 200" in err
     # a rerun skips the fields done and writes the same pooled counts

@@ -71,6 +71,9 @@ class JobSpec:
             (:func:`process_item` alone: the process's setting). Not part of the job key.
         trust_models: Workers may unpickle model files from outside ``weights/``
             (``--trust-model``; see :mod:`detect_track.trust`; not part of the job key).
+        sample_id: The sample every input belongs to (``detect-track sample``), recorded
+            in each summary and report; None for a batch of unrelated videos.
+        operator: Who runs the analysis, recorded likewise; or None.
     """
 
     cfg: Config
@@ -82,12 +85,17 @@ class JobSpec:
     overlay: bool = False
     threads: int = field(default=0, compare=False)
     trust_models: bool = field(default=False, compare=False)
+    sample_id: str | None = None
+    operator: str | None = None
 
     def fingerprint(self) -> str:
         """Hash of the settings that change the outputs (hex)."""
         material = {"config": to_dict(self.cfg), "fps": self.fps, "um_per_px": self.um_per_px,
                     "exports": sorted(self.exports), "save_crops": self.save_crops,
                     "report": self.report, "overlay": self.overlay, "version": __version__}
+        for key in ("sample_id", "operator"):  # only when set: older job keys stay valid
+            if getattr(self, key) is not None:
+                material[key] = getattr(self, key)
         text = json.dumps(material, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 

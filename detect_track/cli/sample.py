@@ -131,7 +131,8 @@ def main(argv: Sequence[str]) -> int:
                       "morphology.enabled": False if args.no_morphology else None,
                       "video.chamber_depth_um": args.chamber_depth_um})
     spec = JobSpec(cfg, fps=args.fps, um_per_px=args.um_per_px, report=not args.no_report,
-                   overlay=args.overlay, trust_models=args.trust_model)
+                   overlay=args.overlay, trust_models=args.trust_model,
+                   sample_id=args.sample_id, operator=args.operator)
     out = output_folder(args.out, args.sample_id)
     with run_folder(out):
         outcome = run_sample(fields, out, spec, sample_id=args.sample_id,
