@@ -4,7 +4,9 @@
 :func:`~detect_track.pipeline.track_detections` return; :class:`TrajectorySink` is where
 the trajectory rows go while a video runs (memory, or ``trajectories.csv`` as they come);
 :func:`write_results` writes a run's files and :func:`read_trajectories` reads the
-trajectory table back.
+trajectory table back. :class:`Summary` is ``summary.json`` (:func:`write_summary`,
+:func:`read_summary`); :func:`with_clinical` adds its clinical block, sample ID and
+operator, and :func:`pool_summaries` pools the fields of one sample into one summary.
 """
 
 from __future__ import annotations
