@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detect_track.measure.clinical import SCREENING_NOTE, morphology_validated
+from detect_track.measure.clinical import SCREENING_NOTE, morphology_validated, proportion
 from detect_track.report import MOTILITY_COLOURS
 from detect_track.report import figures as fig
 from detect_track.report.clinical import clinical_context
@@ -242,10 +242,24 @@ def _summary_cards(summary: Mapping[str, Any], n_tracks: int) -> list[Card]:
     cards = [Card("Tracks", fmt(total if total is not None else n_tracks, None),
                   f"{fmt(summary.get('n_frames'), None)} frames, "
                   f"{fmt(summary.get('duration_s'), 1)} s")]
+    n_graded = num(summary.get("n_gradable"))
+
+    def ci(count: Any) -> str:
+        """`` · 95 % CI lo–hi %`` (Wilson) when the counts are known."""
+        k = num(count)
+        if not n_graded or k is None:
+            return ""
+        p = proportion(int(k), int(n_graded))
+        # no line break inside "95 % CI 42–74%" (no-break spaces, word joiners)
+        return f" · 95\u00a0%\u00a0CI\u00a0{p.ci95_low:.0f}\u2060–\u2060{p.ci95_high:.0f}%"
+
     for cls in MOTILITY_CLASSES:
         cards.append(Card(CLASS_LABELS[cls], pct(summary.get(f"pct_{cls}")),
-                          f"n = {fmt(summary.get(f'n_{cls}'), None)}", MOTILITY_COLOURS[cls]))
-    cards.append(Card("Motile", pct(summary.get("pct_motile")), "progressive + non-progr."))
+                          f"n = {fmt(summary.get(f'n_{cls}'), None)}"
+                          + ci(summary.get(f"n_{cls}")), MOTILITY_COLOURS[cls]))
+    n_motile = sum(num(summary.get(f"n_{c}")) or 0.0 for c in MOTILITY_CLASSES[:2])
+    cards.append(Card("Motile", pct(summary.get("pct_motile")),
+                      "PR + NP" + ci(n_motile)))
     if morphology_validated(summary):  # a screening call is no headline (see the note)
         assessed = fmt(summary.get("n_morphology_assessed"), None)
         cards.append(Card("Normal forms", pct(summary.get("pct_normal_forms")),
