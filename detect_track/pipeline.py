@@ -36,6 +36,7 @@ from detect_track.results import (
     Summary,
     TrajectorySink,
     library_versions,
+    with_clinical,
 )
 from detect_track.tracking import Tracker, create_tracker
 from detect_track.tracking.store import TrackRows, TrackStore
@@ -292,6 +293,7 @@ def _finish(collector: _Collector, path: Path, warnings: list[str], started: flo
         "config": to_dict(cfg),
         "versions": library_versions(),
     })
+    summary = with_clinical(summary, tracks)
     return Results(traj, tracks, summary, meta, warnings, collector.crops,
                    trajectories_path=collector.sink.path)
 

@@ -4,7 +4,9 @@
 :func:`~detect_track.pipeline.track_detections` return; :class:`TrajectorySink` is where
 the trajectory rows go while a video runs (memory, or ``trajectories.csv`` as they come);
 :func:`write_results` writes a run's files and :func:`read_trajectories` reads the
-trajectory table back.
+trajectory table back. :class:`Summary` is ``summary.json`` (:func:`write_summary`,
+:func:`read_summary`); :func:`with_clinical` adds its clinical block, sample ID and
+operator, and :func:`pool_summaries` pools the fields of one sample into one summary.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import os
 import platform
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from detect_track.io.export import (
     write_parquet,
     write_xlsx,
 )
+from detect_track.measure.clinical import Clinical, clinical_from_summary
 from detect_track.tracking.trajectories import empty_trajectories
 from detect_track.types import TRAJECTORY_COLUMNS, VideoMeta
 
@@ -132,8 +135,12 @@ def read_trajectories(path: str | os.PathLike[str], columns: Sequence[str] | Non
 
 
 #: Summary keys written only in some runs: the detector's backend and runtime (videos run
-#: through a detector, not ``track_detections``), the morphology model's task (morphology on).
-_OPTIONAL_KEYS = ("detector_backend", "detector_runtime", "morphology_task")
+#: through a detector, not ``track_detections``), the morphology model's task (morphology on),
+#: the fields of a pooled sample (``detect-track sample``).
+_OPTIONAL_KEYS = ("detector_backend", "detector_runtime", "morphology_task", "sample_fields")
+#: Keys added after the first summaries were written: a summary.json without them is read
+#: with their defaults.
+_LATER_KEYS = ("sample_id", "operator", "analysis_date", "clinical", "sample_fields")
 
 
 @dataclass(eq=False)
@@ -195,6 +202,17 @@ class Summary(Mapping[str, Any]):
         timings_s: Seconds per pipeline stage.
         config: The configuration used (nested dict).
         versions: Versions of detect-track, Python and the libraries loaded.
+        sample_id: The sample's identifier (``--sample-id``), or None.
+        operator: Who ran the analysis (``--operator``), or None.
+        analysis_date: Date of the analysis (ISO ``YYYY-MM-DD``), or None (older runs).
+        clinical: The clinical block (:class:`~detect_track.measure.clinical.Clinical`:
+            percentages with 95 % Wilson intervals, WHO reference limits and flags,
+            per-class kinematics, sample counts); by key it reads as its JSON dict.
+        sample_fields: One entry per field of a pooled sample (``detect-track sample``):
+            ``field``, ``video``, ``path``, ``output``, ``n_frames``, ``n_tracks``,
+            ``n_gradable``, ``n_<class>``, ``pct_<class>``, ``n_grade_<g>``,
+            ``pct_grade_<g>``, ``cells_per_frame``, ``concentration_million_per_ml``;
+            written only for a sample.
         morphology_screening: True when the morphology model is trained on simulated heads
             only (its weights card says so): its calls are a screening aid ("screening,
             trained on simulated heads"). False without morphology; False when read from
@@ -249,6 +267,11 @@ class Summary(Mapping[str, Any]):
     timings_s: dict[str, float]
     config: dict[str, Any]
     versions: dict[str, str]
+    sample_id: str | None = None
+    operator: str | None = None
+    analysis_date: str | None = None
+    clinical: Clinical | None = None
+    sample_fields: list[dict[str, Any]] = field(default_factory=list)
     morphology_screening: bool = False
 
     def _written(self, key: str) -> bool:
@@ -257,11 +280,18 @@ class Summary(Mapping[str, Any]):
             return self.detector != EXTERNAL_DETECTOR
         if key == "morphology_task":
             return self.morphology_model is not None
+        if key == "sample_fields":
+            return bool(self.sample_fields)
         return True
+
+    def _value(self, key: str) -> Any:
+        """The JSON-ready value of a field (the clinical block as its dict)."""
+        value = getattr(self, key)
+        return value.to_dict() if isinstance(value, Clinical) else value
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready dict, keys in field order (optional keys only where they apply)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if self._written(f.name)}
+        return {f.name: self._value(f.name) for f in fields(self) if self._written(f.name)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Summary:
@@ -273,22 +303,162 @@ class Summary(Mapping[str, Any]):
         names = {f.name for f in fields(cls)}
         unknown = [k for k in data if k not in names]
         missing = [f.name for f in fields(cls) if f.name not in data
-                   and f.name not in _OPTIONAL_KEYS and f.default is MISSING]
+                   and f.name not in _OPTIONAL_KEYS and f.name not in _LATER_KEYS
+                   and f.default is MISSING and f.default_factory is MISSING]
         if unknown or missing:
             raise ValueError(f"summary: unknown key(s) {unknown}, missing key(s) {missing}")
-        return cls(**{**dict.fromkeys(_OPTIONAL_KEYS), **data})
+        values = {**dict.fromkeys(_OPTIONAL_KEYS), **data}
+        clinical = values.get("clinical")
+        if isinstance(clinical, Mapping):
+            values["clinical"] = Clinical.from_dict(clinical)
+        values["sample_fields"] = list(values.get("sample_fields") or [])
+        return cls(**values)
 
     def __getitem__(self, key: str) -> Any:
         if not isinstance(key, str) or key.startswith("_") or not self._written(key) or \
                 key not in self.__dataclass_fields__:
             raise KeyError(key)
-        return getattr(self, key)
+        return self._value(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.to_dict())
 
     def __len__(self) -> int:
         return len(self.to_dict())
+
+
+def with_clinical(summary: Summary, tracks: pd.DataFrame | None, *,
+                  sample_id: str | None = None, operator: str | None = None,
+                  volume_ml: float | None = None, dilution: float | None = None,
+                  analysis_date: str | None = None) -> Summary:
+    """The summary with its clinical block, sample ID, operator and analysis date.
+
+    Args:
+        summary: A run's summary (its counts, concentration and morphology are used).
+        tracks: The run's track table (per-class kinematics), or None.
+        sample_id: The sample's identifier; None keeps the summary's.
+        operator: Who ran the analysis; None keeps the summary's.
+        volume_ml: Semen volume, ml (total and motile counts), or None.
+        dilution: Dilution factor of the imaged specimen, or None (neat).
+        analysis_date: ISO date; None = the summary's, else today.
+
+    Returns:
+        A new :class:`Summary`.
+    """
+    import datetime as dt
+
+    clinical = clinical_from_summary(summary, tracks, volume_ml=volume_ml, dilution=dilution)
+    return replace(summary, clinical=clinical,
+                   sample_id=sample_id if sample_id is not None else summary.sample_id,
+                   operator=operator if operator is not None else summary.operator,
+                   analysis_date=(analysis_date or summary.analysis_date
+                                  or dt.date.today().isoformat()))
+
+
+#: Keys of each entry of a pooled summary's ``sample_fields`` copied from the field's summary.
+FIELD_KEYS: tuple[str, ...] = (
+    "video", "path", "n_frames", "duration_s", "n_tracks", "n_gradable", "n_progressive",
+    "n_non_progressive", "n_immotile", "pct_progressive", "pct_non_progressive",
+    "pct_immotile", "pct_motile", "n_grade_a", "n_grade_b", "n_grade_c", "n_grade_d",
+    "cells_per_frame", "concentration_million_per_ml")
+
+
+def _same(values: Sequence[Any], what: str, warnings: list[str]) -> Any:
+    """The first value; a warning when the fields differ."""
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) > 1:
+        warnings.append(f"the fields differ in {what} ({', '.join(map(str, distinct))}): the "
+                        "pooled summary records the first field's")
+    return values[0]
+
+
+def pool_summaries(fields_: Sequence[Summary], tracks: pd.DataFrame | None, *,
+                   sample_id: str, path: str, outputs: Sequence[str] | None = None,
+                   operator: str | None = None, volume_ml: float | None = None,
+                   dilution: float | None = None, warnings: Sequence[str] = ()) -> Summary:
+    """The summary of one sample pooled from the summaries of its fields.
+
+    Counts add and percentages are of the pooled cells
+    (:func:`~detect_track.measure.sample.pool_counts`); the concentration is all cells
+    counted over all volume imaged (:func:`~detect_track.measure.sample.pool_concentration`);
+    frames, detections and times add; settings (fps, scale, detector, config) are the
+    first field's, with a warning where fields differ. ``sample_fields`` holds each field's
+    own counts, and the clinical block is built from the pooled counts and ``tracks``.
+
+    Args:
+        fields_: The fields' summaries (at least one).
+        tracks: All fields' track tables, concatenated (per-class kinematics), or None.
+        sample_id: The sample's identifier (the summary's ``video``).
+        path: Where the fields are (the summary's ``path``).
+        outputs: Each field's output folder, relative to the sample's (``sample_fields``).
+        operator: Who ran the analysis, or None.
+        volume_ml: Semen volume, ml, or None.
+        dilution: Dilution factor, or None (neat).
+        warnings: Sample-level warnings (e.g. fields that failed).
+
+    Returns:
+        The pooled :class:`Summary`.
+
+    Raises:
+        ValueError: No field given.
+    """
+    from detect_track.measure.clinical import too_few_cells_warning
+    from detect_track.measure.sample import pool_concentration, pool_counts
+
+    if not fields_:
+        raise ValueError("pool_summaries needs at least one field")
+    first = fields_[0]
+    notes = list(warnings)
+    counts = pool_counts(fields_)
+    for s in fields_:
+        notes.extend(f"{s.video}: {w}" for w in s.warnings)
+    fps = _same([s.fps for s in fields_], "frame rate", notes)
+    um = _same([s.um_per_px for s in fields_], "scale (µm/px)", notes)
+    sizes = {(s.width_px, s.height_px) for s in fields_}
+    morph_n = sum(s.n_morphology_assessed for s in fields_)
+    normal = sum((s.pct_normal_forms or 0.0) * s.n_morphology_assessed for s in fields_)
+    untracked: dict[str, float] = {}
+    timings: dict[str, float] = {}
+    for s in fields_:
+        for k, v in s.untracked_detections_per_frame.items():
+            untracked[k] = untracked.get(k, 0.0) + v / len(fields_)
+        for k, v in s.timings_s.items():
+            timings[k] = round(timings.get(k, 0.0) + v, 3)
+    few = too_few_cells_warning(int(counts["n_gradable"]))
+    if few:
+        notes.append(few)
+    per_field = []
+    for k, s in enumerate(fields_):
+        entry: dict[str, Any] = {"field": k + 1, **{key: s[key] for key in FIELD_KEYS}}
+        entry["output"] = outputs[k] if outputs is not None else None
+        per_field.append(entry)
+    pooled = Summary.from_dict({
+        "video": sample_id, "path": path,
+        "n_frames": sum(s.n_frames for s in fields_),
+        "duration_s": sum(s.duration_s for s in fields_),
+        "width_px": first.width_px if len(sizes) == 1 else 0,
+        "height_px": first.height_px if len(sizes) == 1 else 0,
+        "fps": fps, "fps_source": first.fps_source,
+        "um_per_px": um, "um_per_px_source": first.um_per_px_source,
+        "detector": first.detector, "detector_weights": first.detector_weights,
+        "detector_backend": first.detector_backend, "detector_runtime": first.detector_runtime,
+        "tracker": first.tracker,
+        **counts,
+        "n_morphology_assessed": morph_n,
+        "pct_normal_forms": normal / morph_n if morph_n else None,
+        "morphology_model": first.morphology_model, "morphology_task": first.morphology_task,
+        **pool_concentration(fields_),
+        "n_detections": sum(s.n_detections for s in fields_),
+        "n_interpolated": sum(s.n_interpolated for s in fields_),
+        "untracked_detections_per_frame": {k: round(v, 3) for k, v in untracked.items()},
+        "warnings": notes,
+        "elapsed_s": round(sum(s.elapsed_s for s in fields_), 3),
+        "timings_s": timings,
+        "config": first.config, "versions": first.versions,
+        "sample_fields": per_field,
+    })
+    return with_clinical(pooled, tracks, sample_id=sample_id, operator=operator,
+                         volume_ml=volume_ml, dilution=dilution)
 
 
 def library_versions() -> dict[str, str]:

@@ -132,7 +132,8 @@ def test_video_report_content():
     check_self_contained(doc)
     text = re.sub(r"<[^>]+>", " ", doc)
     assert "clip.avi" in text
-    for expected in ("50.0%", "100.0%", "n = 1 assessed", "give --chamber-depth-um",
+    for expected in ("50.0%", "screening, trained on simulated heads",
+                     "give --chamber-depth-um",
                      "rapidly progressive", "yolo-sperm.pt", "sort", "container", "cli",
                      "max_gap_s", "3.11.7", f"detect-track {__version__}"):
         assert expected in text, expected
@@ -142,6 +143,8 @@ def test_video_report_content():
     assert "<details>" in doc
     assert MOTILITY_COLOURS["progressive"] in doc
     assert "No warnings" in text
+    # a screening morphology call is no headline card (normal forms 100% of 1 head)
+    assert "100.0%" not in text and "n = 1 assessed" not in text
 
 
 def test_video_report_embeds_png_figures():

@@ -6,7 +6,7 @@ Each table is written as CSV and, when pyarrow is installed, as Parquet; the bat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,22 @@ def write_log(records: Iterable[dict[str, Any]], out: Path, csv_dialect: str = "
     return write_csv(log, out / BATCH_LOG, dialect=csv_dialect)
 
 
-def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Scalar summary keys; warnings joined; nested dicts flattened with a prefix."""
+def _flat_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Scalar summary keys; warnings joined; nested dicts flattened with a prefix.
+
+    The clinical block gives its headline numbers only (``clinical.progressive_pct``,
+    ``clinical.progressive_ci95_low``, ... see :meth:`Clinical.flat
+    <detect_track.measure.clinical.Clinical.flat>`).
+    """
+    from detect_track.measure.clinical import Clinical
+
     flat: dict[str, Any] = {}
     for key, value in summary.items():
-        if key in ("config", "versions"):
+        if key in ("config", "versions", "sample_fields"):
             continue
-        if isinstance(value, dict):
+        if key == "clinical" and isinstance(value, Mapping):
+            value = Clinical.from_dict(value).flat()
+        if isinstance(value, Mapping):
             for k, v in value.items():
                 flat[f"{key}.{k}"] = v
         elif isinstance(value, list):

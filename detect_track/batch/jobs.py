@@ -73,6 +73,9 @@ class JobSpec:
             (``--trust-model``; see :mod:`detect_track.trust`; not part of the job key).
         csv_dialect: CSV files: ``standard`` or ``excel-eu`` (see
             :data:`detect_track.io.export.CSV_DIALECTS`).
+        sample_id: The sample every input belongs to (``detect-track sample``), recorded
+            in each summary and report; None for a batch of unrelated videos.
+        operator: Who runs the analysis, recorded likewise; or None.
     """
 
     cfg: Config
@@ -85,6 +88,8 @@ class JobSpec:
     threads: int = field(default=0, compare=False)
     trust_models: bool = field(default=False, compare=False)
     csv_dialect: str = "standard"
+    sample_id: str | None = None
+    operator: str | None = None
 
     def fingerprint(self) -> str:
         """Hash of the settings that change the outputs (hex)."""
@@ -93,6 +98,9 @@ class JobSpec:
                     "report": self.report, "overlay": self.overlay, "version": __version__,
                     **({"csv_dialect": self.csv_dialect}
                        if self.csv_dialect != "standard" else {})}
+        for key in ("sample_id", "operator"):  # only when set: older job keys stay valid
+            if getattr(self, key) is not None:
+                material[key] = getattr(self, key)
         text = json.dumps(material, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -31,8 +31,11 @@ def write_outputs(source: Path, results: Any, out: Path, spec: JobSpec,
     Returns:
         The paths written, by name.
     """
-    from detect_track.results import write_results
+    from detect_track.results import with_clinical, write_results
 
+    if spec.sample_id is not None or spec.operator is not None:
+        results.summary = with_clinical(results.summary, results.tracks,
+                                        sample_id=spec.sample_id, operator=spec.operator)
     paths = write_results(results, out, exports=spec.exports, save_crops=spec.save_crops,
                           csv_dialect=spec.csv_dialect)
     overlay = None

@@ -33,6 +33,8 @@ class Command(NamedTuple):
 
 #: ``detect-track NAME ...`` -> the command; anything else is ``detect-track VIDEO ...``.
 COMMANDS: dict[str, Command] = {
+    "sample": Command("sample", "FIELD ... --sample-id ID",
+                      "pool several fields of one sample (WHO: >= 200 cells)"),
     "track": Command("track", "DETECTIONS.csv", "link detections from other software, measure"),
     "synth": Command("synth", "OUT_DIR", "simulate a video with ground truth"),
     "eval": Command("eval", "PRED_DIR TRUTH_DIR", "score results against ground truth"),

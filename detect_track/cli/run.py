@@ -122,6 +122,14 @@ def _add_video_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true", help="do not write report.html")
     p.add_argument("--chamber-depth-um", type=float_arg("--chamber-depth-um"), metavar="D",
                    help="counting-chamber depth in µm (e.g. 20): adds the concentration")
+    c = p.add_argument_group("sample facts (one video; several fields: detect-track sample)")
+    c.add_argument("--sample-id", metavar="ID", help="the sample's identifier (on the report)")
+    c.add_argument("--operator", metavar="NAME", help="who runs the analysis (on the report)")
+    c.add_argument("--volume-ml", type=float_arg("--volume-ml"), metavar="V",
+                   help="semen volume in ml: total count and motile counts (with "
+                   "--chamber-depth-um)")
+    c.add_argument("--dilution", type=float_arg("--dilution"), metavar="F",
+                   help="dilution factor of the imaged specimen (default 1, neat)")
     b = p.add_argument_group("batch")
     b.add_argument("--batch", action="store_true",
                    help="treat VIDEO as a batch even if it looks like one video (a folder "
@@ -163,9 +171,17 @@ def main(argv: Sequence[str]) -> int:
                       "detector.backend": args.backend,
                       "morphology.enabled": False if args.no_morphology else None,
                       "video.chamber_depth_um": args.chamber_depth_um})
+    for name in ("volume_ml", "dilution"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be above 0, got {value:g}")
     if cfg.still.enabled:
         return run_stills(args, cfg)
     if args.batch or is_batch_input(args.video):
+        for name in ("sample_id", "operator", "volume_ml", "dilution"):
+            if getattr(args, name) is not None:
+                raise ConfigError(f"--{name.replace('_', '-')} is for one video; the fields "
+                                  "of one sample: detect-track sample FIELD ... --sample-id ID")
         return run_batch(args, cfg)
     return run_one_video(args, cfg)
 
@@ -190,6 +206,13 @@ def run_one_video(args: argparse.Namespace, cfg: Any) -> int:
                                 progress=update, trajectories_csv=out / "trajectories.csv")
         finally:
             close()
+        if any(v is not None for v in (args.sample_id, args.operator, args.volume_ml,
+                                       args.dilution)):
+            from detect_track.results import with_clinical
+
+            results.summary = with_clinical(results.summary, results.tracks,
+                                            sample_id=args.sample_id, operator=args.operator,
+                                            volume_ml=args.volume_ml, dilution=args.dilution)
         update, close = progress_bar("overlay", args.quiet or not args.overlay)
         try:
             paths = write_outputs(video, results, out, job_spec(args, cfg),

@@ -1,11 +1,18 @@
 """Per-sample statistics: motility counts and percentages, concentration, plausibility.
 
+A sample of several fields (``detect-track sample``) is pooled by :func:`pool_counts` and
+:func:`pool_concentration`; its clinical block is built by
+:mod:`detect_track.measure.clinical`.
+
 Everything here reads the track table (one row per cell, see
 :func:`detect_track.measure.motility.analyse`) and returns JSON-ready values for the
 summary.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -118,4 +125,67 @@ def concentration(trajectories: pd.DataFrame | int, meta: VideoMeta,
     if chamber_depth_um and area_um2 > 0:
         volume_ml = area_um2 * chamber_depth_um * 1e-12  # 1 mL = 1e12 µm³
         out["concentration_million_per_ml"] = round(per_frame / volume_ml / 1e6, 3)
+    return out
+
+
+def pool_counts(fields: Sequence[Mapping[str, Any]]) -> dict[str, int | float]:
+    """Pool the counts of several fields of one sample: counts add, percentages are of the pool.
+
+    Args:
+        fields: Per-field summaries (the keys :func:`sample_summary` writes).
+
+    Returns:
+        The keys of :func:`sample_summary` for the pooled cells (a percentage is of the
+        pooled gradable cells, not a mean of the fields' percentages).
+    """
+    keys = ["n_tracks", "n_gradable", "n_not_gradable",
+            *(f"n_{c}" for c in MOTILITY_CLASSES), *(f"n_grade_{g}" for g in WHO_GRADES)]
+    total = {k: int(sum(int(f.get(k) or 0) for f in fields)) for k in keys}
+    n = total["n_gradable"]
+
+    def pct(count: int) -> float:
+        return 100.0 * count / n if n else 0.0
+
+    out: dict[str, int | float] = {k: total[k] for k in ("n_tracks", "n_gradable",
+                                                          "n_not_gradable")}
+    for name in MOTILITY_CLASSES:
+        out[f"n_{name}"] = total[f"n_{name}"]
+    for name in MOTILITY_CLASSES:
+        out[f"pct_{name}"] = pct(total[f"n_{name}"])
+    for g in WHO_GRADES:
+        out[f"n_grade_{g}"] = total[f"n_grade_{g}"]
+    for g in WHO_GRADES:
+        out[f"pct_grade_{g}"] = pct(total[f"n_grade_{g}"])
+    out["pct_motile"] = pct(total[f"n_{MOTILITY_CLASSES[0]}"] + total[f"n_{MOTILITY_CLASSES[1]}"])
+    return out
+
+
+def pool_concentration(fields: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Concentration of a sample from several fields: all cells counted over all volume imaged.
+
+    Each field contributes its mean tracked cells per frame and its imaged volume
+    (``width_px x height_px x um_per_px**2 x chamber_depth_um``); the pooled concentration is
+    their sums' ratio (the fields' concentrations weighted by their volumes).
+
+    Args:
+        fields: Per-field summaries (``cells_per_frame``, ``width_px``, ``height_px``,
+            ``um_per_px``, ``chamber_depth_um``).
+
+    Returns:
+        ``cells_per_frame`` (mean over the fields), ``chamber_depth_um`` (of the first
+        field; None if none) and ``concentration_million_per_ml`` (None unless every field
+        has a depth and a frame size).
+    """
+    per_frame = [float(f.get("cells_per_frame") or 0.0) for f in fields]
+    depth = next((f.get("chamber_depth_um") for f in fields if f.get("chamber_depth_um")), None)
+    out: dict[str, float | None] = {
+        "cells_per_frame": round(sum(per_frame) / len(per_frame), 3) if per_frame else 0.0,
+        "chamber_depth_um": depth, "concentration_million_per_ml": None}
+    volumes = []
+    for f in fields:
+        area = float(f.get("width_px") or 0) * float(f.get("height_px") or 0) \
+            * float(f.get("um_per_px") or 0) ** 2
+        volumes.append(area * float(f.get("chamber_depth_um") or 0) * 1e-12)  # ml
+    if fields and all(v > 0 for v in volumes):
+        out["concentration_million_per_ml"] = round(sum(per_frame) / sum(volumes) / 1e6, 3)
     return out

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from detect_track.measure.clinical import SCREENING_NOTE, morphology_validated, proportion
 from detect_track.report import MOTILITY_COLOURS
 from detect_track.report import figures as fig
+from detect_track.report.clinical import clinical_context
 from detect_track.report.formatting import (
     CLASS_LABELS,
     GRADES,
@@ -42,6 +44,7 @@ __all__ = [
     "Part",
     "TableCell",
     "batch_context",
+    "sample_context",
     "video_context",
 ]
 
@@ -86,7 +89,8 @@ _SHOWN = frozenset(
      "tracker", "n_tracks", "pct_motile", "n_morphology_assessed", "pct_normal_forms",
      "morphology_model", "morphology_task", "n_detections", "n_interpolated",
      "warnings", "elapsed_s", "config", "versions", "chamber_depth_um",
-     "concentration_million_per_ml", "cells_per_frame"}
+     "concentration_million_per_ml", "cells_per_frame", "n_gradable", "n_not_gradable",
+     "sample_id", "operator", "analysis_date", "clinical", "sample_fields"}
     | {f"{p}_{c}" for p in ("n", "pct") for c in MOTILITY_CLASSES}
     | {f"{p}_grade_{g}" for p in ("n", "pct") for g, _ in GRADES})
 
@@ -184,13 +188,16 @@ def video_context(trajectories: pd.DataFrame | None, tracks: pd.DataFrame | None
         summary: The sample summary.
 
     Returns:
-        ``name``, ``path``, ``warnings``, ``cards``, ``grades``, ``recording``,
-        ``trajectory_plot`` and ``histograms`` (:class:`Image` or None), ``n_tracks``,
-        ``track_columns``, ``track_rows``, ``parameters``, ``other_results``, ``config``
-        and ``versions``.
+        ``name``, ``path``, ``clinical`` (see
+        :func:`~detect_track.report.clinical.clinical_context`), ``warnings``, ``cards``,
+        ``morphology_note`` (why normal forms are not a headline, or ''), ``grades``,
+        ``recording``, ``trajectory_plot`` and ``histograms`` (:class:`Image` or None),
+        ``n_tracks``, ``track_columns``, ``track_rows``, ``parameters``,
+        ``other_results``, ``config`` and ``versions``.
     """
     summary = dict(summary)
     name = str(summary.get("video") or Path(str(summary.get("path", "video"))).name)
+    clinical = clinical_context(summary, tracks)
     tracks = with_classes(tracks)
     n_tracks = len(tracks)
     trajectory_plot = histograms = None
@@ -210,8 +217,10 @@ def video_context(trajectories: pd.DataFrame | None, tracks: pd.DataFrame | None
     return {
         "name": name,
         "path": summary.get("path", ""),
+        "clinical": clinical,
         "warnings": as_list(summary.get("warnings")),
         "cards": _summary_cards(summary, n_tracks),
+        "morphology_note": _morphology_note(summary),
         "grades": [{"grade": g, "meaning": meaning, "n": fmt(summary.get(f"n_grade_{g}"), None),
                     "pct": pct(summary.get(f"pct_grade_{g}"))} for g, meaning in GRADES],
         "recording": _recording(summary),
@@ -233,13 +242,28 @@ def _summary_cards(summary: Mapping[str, Any], n_tracks: int) -> list[Card]:
     cards = [Card("Tracks", fmt(total if total is not None else n_tracks, None),
                   f"{fmt(summary.get('n_frames'), None)} frames, "
                   f"{fmt(summary.get('duration_s'), 1)} s")]
+    n_graded = num(summary.get("n_gradable"))
+
+    def ci(count: Any) -> str:
+        """`` · 95 % CI lo–hi %`` (Wilson) when the counts are known."""
+        k = num(count)
+        if not n_graded or k is None:
+            return ""
+        p = proportion(int(k), int(n_graded))
+        # no line break inside "95 % CI 42–74%" (no-break spaces, word joiners)
+        return f" · 95\u00a0%\u00a0CI\u00a0{p.ci95_low:.0f}\u2060–\u2060{p.ci95_high:.0f}%"
+
     for cls in MOTILITY_CLASSES:
         cards.append(Card(CLASS_LABELS[cls], pct(summary.get(f"pct_{cls}")),
-                          f"n = {fmt(summary.get(f'n_{cls}'), None)}", MOTILITY_COLOURS[cls]))
-    cards.append(Card("Motile", pct(summary.get("pct_motile")), "progressive + non-progr."))
-    assessed = fmt(summary.get("n_morphology_assessed"), None)
-    cards.append(Card("Normal forms", pct(summary.get("pct_normal_forms")),
-                      f"n = {assessed} assessed"))
+                          f"n = {fmt(summary.get(f'n_{cls}'), None)}"
+                          + ci(summary.get(f"n_{cls}")), MOTILITY_COLOURS[cls]))
+    n_motile = sum(num(summary.get(f"n_{c}")) or 0.0 for c in MOTILITY_CLASSES[:2])
+    cards.append(Card("Motile", pct(summary.get("pct_motile")),
+                      "PR + NP" + ci(n_motile)))
+    if morphology_validated(summary):  # a screening call is no headline (see the note)
+        assessed = fmt(summary.get("n_morphology_assessed"), None)
+        cards.append(Card("Normal forms", pct(summary.get("pct_normal_forms")),
+                          f"n = {assessed} assessed"))
     conc = num(summary.get("concentration_million_per_ml"))
     if conc is None:
         cards.append(Card("Concentration", NONE, "give --chamber-depth-um"))
@@ -248,6 +272,16 @@ def _summary_cards(summary: Mapping[str, Any], n_tracks: int) -> list[Card]:
         detail = f"million/mL, chamber {depth:g} µm deep" if depth else "million/mL"
         cards.append(Card("Concentration", f"{conc:.1f}", detail))
     return cards
+
+
+def _morphology_note(summary: Mapping[str, Any]) -> str:
+    """Why "normal forms" is not among the cards ('' when it is, or morphology was off)."""
+    if morphology_validated(summary) or not text(summary.get("morphology_model")):
+        return ""
+    n = num(summary.get("pct_normal_forms"))
+    seen = (f" It called {n:.0f}% of {fmt(summary.get('n_morphology_assessed'), None)} "
+            "assessed heads normal (per track in the table below)." if n is not None else "")
+    return f"Head morphology from video: {SCREENING_NOTE}.{seen}"
 
 
 def _recording(summary: Mapping[str, Any]) -> list[tuple[str, Cell]]:
@@ -329,6 +363,74 @@ def _parameters(summary: Mapping[str, Any]) -> list[tuple[str, Cell]]:
         rows.append(("Chamber depth", _cell(f"{depth:g} µm") if depth else
                      _cell(Part("not given (--chamber-depth-um)", True))))
     return rows
+
+
+# -- sample report ---------------------------------------------------------------------------
+#: Columns of the sample report's table of fields: ``sample_fields`` key, header, decimals.
+FIELD_TABLE: tuple[tuple[str, str, int | None], ...] = (
+    ("n_frames", "Frames", None),
+    ("duration_s", "Duration\n(s)", 1),
+    ("n_tracks", "Tracks", None),
+    ("n_gradable", "Assessed", None),
+    ("pct_progressive", "PR\n(%)", 1),
+    ("pct_non_progressive", "NP\n(%)", 1),
+    ("pct_immotile", "IM\n(%)", 1),
+    ("pct_motile", "Motile\n(%)", 1),
+    ("concentration_million_per_ml", "Conc.\n(10⁶/ml)", 1),
+)
+
+
+def sample_context(tracks: pd.DataFrame | None, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The context of ``sample.html.j2``: one sample pooled from several fields.
+
+    Args:
+        tracks: Every field's tracks (with ``field``), or None.
+        summary: The pooled summary (``sample_fields`` lists the fields).
+
+    Returns:
+        ``name``, ``path``, ``clinical``, ``warnings``, ``cards``, ``morphology_note``,
+        ``field_columns``, ``fields`` (``label``, ``href``, ``numbers``), ``spread`` (of %
+        progressive over the fields), ``histograms`` (:class:`Image` or None),
+        ``n_tracks``, ``parameters`` and ``versions``.
+    """
+    summary = dict(summary)
+    clinical = clinical_context(summary, tracks)
+    tracks = with_classes(tracks)
+    entries = [dict(f) for f in summary.get("sample_fields") or []]
+    fields = []
+    for f in entries:
+        out = text(f.get("output"))
+        graded = bool(num(f.get("n_gradable")))  # no percentage of no cell
+        fields.append({"label": f"{fmt(f.get('field'), None)}. {text(f.get('video'))}",
+                       "href": f"{out}/report.html" if out else "",
+                       "numbers": [fmt(f.get(k), dec) if graded or not k.startswith("pct_")
+                                   else NONE for k, _t, dec in FIELD_TABLE]})
+    pcts = [p for p in (num(f.get("pct_progressive")) for f in entries
+                        if num(f.get("n_gradable"))) if p is not None]
+    spread = ""
+    if len(pcts) > 1:
+        spread = (f"Progressive per field: mean {np.mean(pcts):.1f}%, SD "
+                  f"{np.std(pcts, ddof=1):.1f}%, range {min(pcts):.1f}–{max(pcts):.1f}% "
+                  f"({len(pcts)} fields). The pooled percentage is of all assessed cells.")
+    versions = summary.get("versions")
+    return {
+        "name": text(summary.get("sample_id")) or text(summary.get("video")) or "sample",
+        "path": summary.get("path", ""),
+        "clinical": clinical,
+        "warnings": as_list(summary.get("warnings")),
+        "cards": _summary_cards(summary, len(tracks)),
+        "morphology_note": _morphology_note(summary),
+        "field_columns": [Column("Field"), *(Column(t, "num") for _k, t, _d in FIELD_TABLE)],
+        "fields": fields,
+        "spread": spread,
+        "histograms": None if len(tracks) == 0 else _image(
+            fig.histogram_figure(tracks),
+            "VCL, VSL, VAP and LIN of the tracks of all fields, stacked by motility class."),
+        "n_tracks": len(tracks),
+        "parameters": _parameters(summary),
+        "versions": ([(str(k), _cell(_plain(v))) for k, v in versions.items()]
+                     if isinstance(versions, Mapping) else []),
+    }
 
 
 # -- batch report ----------------------------------------------------------------------------

@@ -15,9 +15,13 @@ templates show and :mod:`detect_track.report.figures` draws the figures. A lab c
 its reports by passing ``template_dirs``: folders searched before the packaged templates,
 so a ``report.css`` (or any template) there replaces the packaged one.
 
-* :func:`video_report` / :func:`write_video_report`: sample summary, warnings, trajectory
+* :func:`video_report` / :func:`write_video_report`: the clinical block (one printable A4
+  page: results with 95 % CIs, WHO reference limits and flags, kinematics per class),
+  sample summary, warnings, trajectory
   plot, histograms of VCL, VSL, VAP and LIN by motility class, the table of tracks and the
   parameters used.
+* :func:`sample_report` / :func:`write_sample_report`: one sample pooled from several
+  fields (``detect-track sample``): the clinical block, the fields, pooled histograms.
 * :func:`batch_report` / :func:`write_batch_report`: one row per video, totals, the batch
   log (failed inputs highlighted), pooled histograms, % motility classes per video.
 """
@@ -40,7 +44,7 @@ from markupsafe import Markup
 from detect_track import __version__
 from detect_track.io.export import ensure_output_dir, write_text
 from detect_track.report import MOTILITY_COLOURS
-from detect_track.report.context import batch_context, video_context
+from detect_track.report.context import batch_context, sample_context, video_context
 from detect_track.report.formatting import text
 
 __all__ = [
@@ -48,9 +52,12 @@ __all__ = [
     "batch_context",
     "batch_report",
     "environment",
+    "sample_context",
+    "sample_report",
     "video_context",
     "video_report",
     "write_batch_report",
+    "write_sample_report",
     "write_video_report",
 ]
 
@@ -101,6 +108,36 @@ def write_video_report(trajectories: pd.DataFrame, tracks: pd.DataFrame,
     doc = video_report(trajectories, tracks, summary, template_dirs=template_dirs,
                        overlay=overlay)
     return _write_text(doc, path)
+
+
+def sample_report(tracks: pd.DataFrame, summary: Mapping[str, Any], *,
+                  template_dirs: TemplateDirs = ()) -> str:
+    """Build the HTML report of one sample pooled from several fields.
+
+    Args:
+        tracks: Every field's tracks (``TRACK_COLUMNS`` plus ``field``).
+        summary: The pooled summary (``detect-track sample``), with ``sample_fields``.
+        template_dirs: Folders searched before the packaged templates.
+
+    Returns:
+        The complete HTML document (self-contained, apart from the relative links to the
+        fields' reports).
+    """
+    return _render("sample.html.j2", sample_context(tracks, summary), template_dirs)
+
+
+def write_sample_report(tracks: pd.DataFrame, summary: Mapping[str, Any],
+                        path: str | os.PathLike[str], *,
+                        template_dirs: TemplateDirs = ()) -> Path:
+    """Write :func:`sample_report` to ``path`` atomically (temporary file, then rename).
+
+    Returns:
+        The path written.
+
+    Raises:
+        OutputError: If the file cannot be written.
+    """
+    return _write_text(sample_report(tracks, summary, template_dirs=template_dirs), path)
 
 
 def batch_report(summaries: pd.DataFrame, tracks: pd.DataFrame, log: pd.DataFrame, *,
