@@ -30,7 +30,7 @@ demo: $(STAMP)
 
 # tests/test_browser.py opens the reports in headless Chromium: install Debian's chromium
 # when it is missing and we can (root + apt-get); otherwise those tests skip, saying why
-# (-rs), except under CI=1 (.ci/run), where a missing browser fails them.
+# (-rs); DETECT_TRACK_REQUIRE_BROWSER=1 makes a missing browser fail them instead.
 BROWSERS := chromium chromium-browser google-chrome google-chrome-stable
 browser:
 	@found=""; for b in $$DETECT_TRACK_CHROMIUM $(BROWSERS); do \
@@ -39,9 +39,9 @@ browser:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "browser tests: installing chromium (apt-get)"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-	    || echo "browser tests: chromium could not be installed; they will skip (fail under CI)"; \
-	else echo "browser tests: no chromium and no root/apt-get to install it; they will skip" \
-	  "(fail under CI). Install chromium or set DETECT_TRACK_CHROMIUM."; fi
+	    || echo "browser tests: chromium could not be installed; the browser tests will skip, saying why"; \
+	else echo "browser tests: no chromium and no root/apt-get to install it; the browser tests will skip," \
+	  "saying why. Install chromium or set DETECT_TRACK_CHROMIUM."; fi
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q -n 2 -rs
