@@ -215,8 +215,9 @@ class Summary(Mapping[str, Any]):
             written only for a sample.
         morphology_screening: True when the morphology model is trained on simulated heads
             only (its weights card says so): its calls are a screening aid ("screening,
-            trained on simulated heads"). False without morphology; False when read from
-            a summary written before the field existed.
+            trained on simulated heads"). False without morphology or for a lab's own
+            model; None (unknown: never counted as validated) when read from a summary
+            written before the field existed.
     """
 
     video: str
@@ -272,7 +273,7 @@ class Summary(Mapping[str, Any]):
     analysis_date: str | None = None
     clinical: Clinical | None = None
     sample_fields: list[dict[str, Any]] = field(default_factory=list)
-    morphology_screening: bool = False
+    morphology_screening: bool | None = None
 
     def _written(self, key: str) -> bool:
         """Whether ``key`` is part of this summary (optional keys: only where they apply)."""

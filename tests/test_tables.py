@@ -195,7 +195,7 @@ def test_summary_field_is_written_and_old_summaries_read(results, tmp_path: Path
     written = json.loads(write_results(results, tmp_path)["summary"].read_text())
     assert list(written)[-1] == "morphology_screening" and written["morphology_screening"] is False
     del written["morphology_screening"]  # a summary.json from before the field
-    assert Summary.from_dict(written).morphology_screening is False
+    assert Summary.from_dict(written).morphology_screening is None  # unknown
 
 
 def test_resolution_threshold_is_a_checked_setting():

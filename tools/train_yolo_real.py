@@ -64,6 +64,13 @@ SIM = ROOT / "datasets" / "generated" / "sim-mix"
 #: Simulated tiles mixed in, so that looks the real video lacks (dark heads, bright field,
 #: other magnifications) are not forgotten: 50 clips, 30 % with harder optics.
 SIM_SPEC = DatasetSpec(n_videos=50, seed=3, tile_px=320, hard_fraction=0.3, val_fraction=0.0)
+#: Simulated tiles in the look fitted to the real VISEM frames (synth preset ``visem``,
+#: benchmarks/sim_realism.md) near VISEM's scale: bright haloed heads among dark specks at
+#: 10-100 heads per frame, the two failure modes of the simulation-trained model.
+VISEM_SIM = ROOT / "datasets" / "generated" / "sim-visem"
+VISEM_SIM_SPEC = DatasetSpec(n_videos=40, seed=11, tile_px=320, val_fraction=0.0,
+                             preset="visem", preset_fraction=1.0,
+                             um_per_px_min=0.4, um_per_px_max=0.65)
 TRAIN = range(TUNE.start, TUNE.stop - 10)  # 0-44
 VAL = range(TUNE.stop - 10, TUNE.stop)  # 45-54
 HEAD_BOX_PX = 10.0
@@ -87,17 +94,24 @@ def build_dataset(out: Path = DATASET) -> Path:
                               ["sperm", "cluster", "small_or_pinhead"])
 
 
-def mix_dataset(real: Path, every: int) -> Path:
-    """The real dataset plus every ``every``-th simulated tile of ``SIM_SPEC`` (symlinks)."""
-    if not (SIM / "data.yaml").is_file():
+def mix_dataset(real: Path, every: int, visem_every: int = 0) -> Path:
+    """The real dataset plus every ``every``-th simulated tile of ``SIM_SPEC`` and every
+    ``visem_every``-th of ``VISEM_SIM_SPEC`` (0: none), as symlinks."""
+    if every and not (SIM / "data.yaml").is_file():
         build_detection_dataset(SIM, SIM_SPEC)
+    if visem_every and not (VISEM_SIM / "data.yaml").is_file():
+        build_detection_dataset(VISEM_SIM, VISEM_SIM_SPEC)
+    if MIXED.exists():  # the mix depends on the options: rebuilt each time
+        shutil.rmtree(MIXED)
     for split in ("train", "val"):
         for kind in ("images", "labels"):
             (MIXED / kind / split).mkdir(parents=True, exist_ok=True)
     links = [(p, f"{split}/{p.name}") for split in ("train", "val")
              for p in sorted((real / "images" / split).glob("*.png"))]
-    links += [(p, f"train/{p.name}") for p in
-              sorted((SIM / "images" / "train").glob("*.png"))[::every]]
+    for folder, step in ((SIM, every), (VISEM_SIM, visem_every)):
+        if step:
+            links += [(p, f"train/{folder.name}-{p.name}") for p in
+                      sorted((folder / "images" / "train").glob("*.png"))[::step]]
     for img, rel in links:
         label = img.parent.parent.parent / "labels" / img.parent.name / f"{img.stem}.txt"
         for src, dst in ((img, MIXED / "images" / rel),
@@ -135,6 +149,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "yolo-real"))
     ap.add_argument("--sim-every", type=int, default=3,
                     help="mix in every N-th of the 300 simulated tiles (0 = real frames only)")
+    ap.add_argument("--visem-every", type=int, default=0,
+                    help="mix in every N-th tile of the simulation fitted to VISEM "
+                    "(VISEM_SIM_SPEC; 0 = none)")
     ap.add_argument("--ship", action="store_true",
                     help="copy best.pt to weights/yolo-sperm.pt and export its ONNX file")
     args = ap.parse_args()
@@ -144,8 +161,8 @@ def main() -> None:
     data = DATASET / "data.yaml"
     if not data.is_file():
         data = build_dataset()
-    if args.sim_every:
-        data = mix_dataset(DATASET, args.sim_every)
+    if args.sim_every or args.visem_every:
+        data = mix_dataset(DATASET, args.sim_every, args.visem_every)
     t0 = time.time()
     best = train_yolo(data, args.out,
                       YoloTrainSettings(epochs=args.epochs, patience=args.epochs, batch=16,

@@ -46,7 +46,8 @@ def _worker_sigint(signum: int, frame: Any) -> None:  # pragma: no cover - child
     os._exit(130)
 
 
-def _worker_init(progress_queue: Any = None) -> None:  # pragma: no cover - child process
+def _worker_init(progress_queue: Any = None,
+                 parent_pid: int | None = None) -> None:  # pragma: no cover - child process
     """Start a pool worker: quiet OpenCV, keep the progress queue, end with the batch."""
     global _PROGRESS_QUEUE
     os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
@@ -55,10 +56,10 @@ def _worker_init(progress_queue: Any = None) -> None:  # pragma: no cover - chil
     # the worker started with SIGINT ignored (see _run_pool): a stop that came while it was
     # still starting left no traceback; from here on it interrupts the job or ends the worker
     signal.signal(signal.SIGINT, _worker_sigint)
-    _exit_with_parent()
+    _exit_with_parent(parent_pid)
 
 
-def _exit_with_parent(poll_s: float = 0.5) -> None:
+def _exit_with_parent(parent_pid: int | None = None, poll_s: float = 0.5) -> None:
     """End this worker process when the batch process dies (even by ``kill -9``).
 
     A pool worker whose parent is gone would otherwise finish its video, keep its
@@ -66,7 +67,11 @@ def _exit_with_parent(poll_s: float = 0.5) -> None:
     """
     import threading
 
-    parent = os.getppid()
+    # the batch process's pid comes with the job (a worker that was still starting when its
+    # parent died already has a new parent: comparing with that one would never fire)
+    parent = os.getppid() if parent_pid is None else parent_pid
+    if os.getppid() != parent:
+        os._exit(1)
 
     def watch() -> None:
         while True:
@@ -192,7 +197,7 @@ def _run_pool(items: Sequence[BatchItem], out: Path, spec: JobSpec, force: bool,
     ctx = mp.get_context("spawn")  # torch and OpenCV threads do not survive fork
     q = ctx.Queue()  # handed over at worker start (no manager process to outlive us)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(q,)) as pool:
+                             initargs=(q, os.getpid())) as pool:
         # workers are spawned while jobs are submitted: with SIGINT ignored meanwhile, they
         # inherit "ignore" and a stop during their start-up prints no traceback
         with _sigint_ignored():
