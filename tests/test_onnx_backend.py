@@ -130,11 +130,12 @@ sys.meta_path.insert(0, Block())
 @pytest.mark.slow
 def test_onnx_pipeline_runs_without_torch(tmp_path: Path):
     out = tmp_path / "res"
+    # morphology.min_px_per_um=0: the sample (0.7 µm/px) is below the resolution floor
     code = BLOCK_TORCH + f"""
 from detect_track.cli import main
 rc = main([{str(SAMPLE)!r}, "--um-per-px", "0.7", "--out", {str(out)!r}, "-q",
            "--backend", "onnx", "--no-report", "video.read_ahead_frames=4",
-           "--config", "sperm-sim", "morphology.min_px_per_um=0"])  # the sample (0.7 µm/px) is below the resolution floor
+           "--config", "sperm-sim", "morphology.min_px_per_um=0"])
 assert rc == 0, rc
 assert not any(m.split(".")[0] in ("torch", "ultralytics") for m in sys.modules), "torch loaded"
 print("ok")
