@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
-import pandas as pd
 import pytest
 
 from detect_track.errors import ConfigError
 from detect_track.synth import SynthConfig, simulate
 from detect_track.synth.config import PRESETS, preset_config
 from detect_track.synth.dataset import DatasetSpec
-from detect_track.synth.realism import frame_stats
+from detect_track.synth.realism import frame_stats, read_simulation
 
 #: (statistic, real value from benchmarks/sim_realism.md, tolerance)
 TARGETS: tuple[tuple[str, float, float], ...] = (
@@ -41,18 +39,7 @@ TARGETS: tuple[tuple[str, float, float], ...] = (
 def _render(tmp_path, name: str, seed: int = 5, n: int = 3):
     cfg = preset_config("visem", seed=seed, duration_s=n / 49.0, video_format="avi")
     res = simulate(tmp_path / name, cfg)
-    cap = cv2.VideoCapture(str(res.video_path))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f[..., 0].copy())
-    cap.release()
-    gt = pd.read_csv(res.gt_path, header=None)
-    gt = gt[gt[6] == 1]
-    heads = [np.stack([g[2] + g[4] / 2 - 0.5, g[3] + g[5] / 2 - 0.5], 1)
-             for g in (gt[gt[0] == k + 1] for k in range(len(frames)))]
+    frames, heads = read_simulation(res.video_path, res.gt_path)
     return cfg, frames, heads
 
 

@@ -55,7 +55,7 @@ from detect_track.synth.config import (  # noqa: E402
     replace_config,
 )
 from detect_track.synth.motion import simulate_cells  # noqa: E402
-from detect_track.synth.realism import frame_stats  # noqa: E402
+from detect_track.synth.realism import frame_stats, read_simulation  # noqa: E402
 from detect_track.synth.video import _drift, _truth, simulate  # noqa: E402
 from tools.bench_speed import cpu_model  # noqa: E402
 
@@ -128,21 +128,7 @@ def sim_frames(cfg: SynthConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Render ``cfg`` as ``detect-track synth`` would and read the frames back with heads."""
     with tempfile.TemporaryDirectory() as tmp:
         res = simulate(tmp, cfg)
-        cap = cv2.VideoCapture(str(res.video_path))
-        frames = []
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            frames.append(f[..., 0].copy())
-        cap.release()
-        gt = pd.read_csv(res.gt_path, header=None)
-    gt = gt[gt[6] == 1]
-    heads = []
-    for k in range(len(frames)):
-        g = gt[gt[0] == k + 1]
-        heads.append(np.stack([g[2] + g[4] / 2 - 0.5, g[3] + g[5] / 2 - 0.5], 1))
-    return frames, heads
+        return read_simulation(res.video_path, res.gt_path)
 
 
 def measure(cfgs: list[SynthConfig]) -> tuple[dict[str, float], list[np.ndarray]]:

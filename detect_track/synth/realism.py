@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
 #: Radii (px) of the radial head profile.
@@ -379,3 +381,31 @@ def frame_stats(frames: Sequence[np.ndarray], heads: Sequence[np.ndarray]) -> di
     out["blockiness"] = float(np.mean(blocks))
     out["heads_per_frame"] = float(np.mean([len(np.asarray(h).reshape(-1, 2)) for h in heads]))
     return out
+
+
+def read_simulation(video_path: str | Path, gt_path: str | Path
+                    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Frames (gray) of a simulated video and the head centres (px) of each, from its gt.
+
+    Args:
+        video_path: The simulated video (``SimulationResult.video_path``).
+        gt_path: Its MOTChallenge ``gt/gt.txt`` (rows with ``conf = 1`` are the heads).
+
+    Returns:
+        One gray frame and one ``(N, 2)`` array of head centres per frame.
+    """
+    cap = cv2.VideoCapture(str(video_path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f[..., 0].copy())
+    cap.release()
+    gt = pd.read_csv(gt_path, header=None)
+    gt = gt[gt[6] == 1]
+    heads = []
+    for k in range(len(frames)):
+        g = gt[gt[0] == k + 1]
+        heads.append(np.stack([g[2] + g[4] / 2 - 0.5, g[3] + g[5] / 2 - 0.5], 1))
+    return frames, heads
