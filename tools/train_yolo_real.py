@@ -152,6 +152,8 @@ def main() -> None:
     ap.add_argument("--visem-every", type=int, default=0,
                     help="mix in every N-th tile of the simulation fitted to VISEM "
                     "(VISEM_SIM_SPEC; 0 = none)")
+    ap.add_argument("--warmup-epochs", type=float, default=1.0,
+                    help="learning-rate warm-up (0: none, for continuing a trained model)")
     ap.add_argument("--ship", action="store_true",
                     help="copy best.pt to weights/yolo-sperm.pt and export its ONNX file")
     args = ap.parse_args()
@@ -167,7 +169,8 @@ def main() -> None:
     best = train_yolo(data, args.out,
                       YoloTrainSettings(epochs=args.epochs, patience=args.epochs, batch=16,
                                         workers=2, device=args.device, seed=0, lr0=args.lr0,
-                                        init_weights=args.init, scale=0.3, close_mosaic=3),
+                                        init_weights=args.init, scale=0.3, close_mosaic=3,
+                                        warmup_epochs=args.warmup_epochs),
                       log=log_since(t0))
     t, r = calibrate(best)
     print(f"{best}: operating_confidence {t} on frames {VAL.start}-{VAL.stop - 1}: "

@@ -51,6 +51,9 @@ class YoloTrainSettings:
             False lets ultralytics resize each image to ``imgsz`` (large objects such as
             whole cells on a slide).
         scale: Random scale jitter (ultralytics ``scale``, +-fraction).
+        warmup_epochs: Learning-rate warm-up (ultralytics lasts at least 100 batches and
+            starts the biases at lr 0.1); 0 for none, which suits fine-tuning a trained
+            model on a small set (the warm-up first undoes much of what it knew).
     """
 
     epochs: int = 40
@@ -68,10 +71,13 @@ class YoloTrainSettings:
     init_weights: str = ""
     tile: bool = True
     scale: float = 0.25
+    warmup_epochs: float = 1.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch < 1 or self.patience < 1:
             raise ConfigError("epochs, batch and patience must be >= 1")
+        if not self.warmup_epochs >= 0:
+            raise ConfigError("warmup_epochs must be >= 0")
         if self.imgsz < 32 or self.imgsz % 32:
             raise ConfigError("imgsz must be a multiple of 32")
         if not 0.0 < self.fraction <= 1.0:
@@ -162,7 +168,7 @@ def train_yolo(data_yaml: str | Path, out_dir: str | Path,
         data=str(data_yaml), epochs=settings.epochs, patience=settings.patience,
         imgsz=settings.imgsz, batch=settings.batch, workers=settings.workers,
         device=settings.device, seed=settings.seed, deterministic=True,
-        optimizer="AdamW", lr0=settings.lr0, cos_lr=True, warmup_epochs=1.0,
+        optimizer="AdamW", lr0=settings.lr0, cos_lr=True, warmup_epochs=settings.warmup_epochs,
         project=str(out), name="train", exist_ok=True, plots=False, amp=False,
         fraction=settings.fraction, close_mosaic=settings.close_mosaic,
         cache="ram" if settings.cache else False, verbose=False,
