@@ -194,9 +194,13 @@ def test_batch_report(chromium: str, tmp_path: Path) -> None:
         check_page(found, console, "")
 
 
-# -- the pooled sample report (issue 36 item 1, `detect-track sample ...`) -----------------
-# Written in another worktree; when it lands, add here:
-#   def test_sample_report(chromium, tmp_path):
-#       run `detect-track sample FIELD1 FIELD2 --sample-id S1 --out ...` on two blob videos,
-#       then found, console = open_in_browser(chromium, out / "report.html", tmp_path)
-#       and check_page(found, console, "S1") (plus its overlay videos, if it embeds them).
+def test_sample_report(chromium: str, tmp_path: Path) -> None:
+    """A two-field sample: the pooled report loads; its links reach each field's report."""
+    fields = [blob_video(tmp_path / "field1.avi"), blob_video(tmp_path / "field2.avi", 10)]
+    out = tmp_path / "sample"
+    assert main(["sample", *map(str, fields), "--sample-id", "S1", "--um-per-px", "0.7",
+                 "--out", str(out), *CLASSICAL]) == 0
+    found, console = open_in_browser(chromium, out / "report.html", tmp_path)
+    check_page(found, console, "S1")
+    reports = [h for h in found["links"] if h.endswith("report.html")]
+    assert len(reports) == 2 and all((out / h).is_file() for h in reports)

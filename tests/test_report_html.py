@@ -331,3 +331,14 @@ def test_one_template_dir_may_be_given_as_is(tmp_path):
     (tmp_path / "report.css").write_text("h1 { color: #654321; }\n", "utf-8")
     traj, tracks, summary = tables()
     assert "#654321" in video_report(traj, tracks, summary, template_dirs=tmp_path)
+
+
+@pytest.mark.parametrize("screening,shown", [("True", False), (True, False), ("False", True)])
+def test_batch_normal_forms_card_only_from_a_validated_model(screening, shown):
+    summaries, tracks, log = batch_tables()
+    summaries.loc[0, ["morphology_model", "morphology_screening", "n_morphology_assessed",
+                      "pct_normal_forms"]] = ["head-shape.onnx", screening, 10, 30.0]
+    cards = {c.key: c for c in batch_context(summaries, tracks, log)["cards"]}
+    card = cards["Normal forms"]
+    assert (card.value == "30.0%") is shown
+    assert ("screening" in card.detail) is not shown

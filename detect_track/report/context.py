@@ -274,6 +274,14 @@ def _summary_cards(summary: Mapping[str, Any], n_tracks: int) -> list[Card]:
     return cards
 
 
+def _validated_row(row: Mapping[str, Any]) -> bool:
+    """:func:`morphology_validated` of a row of ``all_summaries.csv`` (cells read as text)."""
+    flag = str(row.get("morphology_screening")).strip().lower()
+    return morphology_validated({
+        "morphology_model": text(row.get("morphology_model")),
+        "morphology_screening": {"false": False, "0": False, "true": True, "1": True}.get(flag)})
+
+
 def _morphology_note(summary: Mapping[str, Any]) -> str:
     """Why "normal forms" is not among the cards ('' when it is, or morphology was off)."""
     if morphology_validated(summary) or not text(summary.get("morphology_model")):
@@ -530,8 +538,12 @@ def _batch_totals(rows: Sequence[Mapping[str, Any]],
     assessed = total("n_morphology_assessed")
     normal = sum((num(r.get("pct_normal_forms")) or 0.0) / 100.0
                  * (num(r.get("n_morphology_assessed")) or 0.0) for r in done)
-    cards.append(Card("Normal forms", pct(100.0 * normal / assessed) if assessed else NONE,
-                      f"n = {assessed:.0f} assessed"))
+    validated = all(_validated_row(r) for r in done if num(r.get("n_morphology_assessed")))
+    if assessed and not validated:  # a screening model's calls are no headline
+        cards.append(Card("Normal forms", NONE, f"{SCREENING_NOTE} (n = {assessed:.0f})"))
+    else:
+        cards.append(Card("Normal forms", pct(100.0 * normal / assessed) if assessed else NONE,
+                          f"n = {assessed:.0f} assessed"))
     pcts = [p for p in (num(r.get("pct_progressive")) for r in done) if p is not None]
     spread = ""
     if len(pcts) > 1:
