@@ -254,20 +254,28 @@ def _long_video(path: Path, n: int = 1500) -> Path:
     return write_video(path, frames)
 
 
-def test_sigterm_cleans_up_and_exits_143(tmp_path: Path):
-    video = _long_video(tmp_path / "long.avi")
-    out = tmp_path / "out"
+def _start_until_writing(args: list[str], out: Path, pattern: str,
+                         timeout_s: float) -> subprocess.Popen[str]:
+    """Start ``detect-track ARGS`` and return once a file matching ``pattern`` under ``out``
+    is being written (a half-written temporary), so that a signal lands mid-run."""
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "detect_track.cli", str(video), "--out",
-                             str(out), "--overlay", *CLASSICAL],
+    proc = subprocess.Popen([sys.executable, "-m", "detect_track.cli", *args],
                             env={**os.environ, "PYTHONPATH": str(root)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and proc.poll() is None:
-        if list(out.glob(".trajectories.csv.*.tmp")):
+        if list(out.glob(pattern)):
             break
         time.sleep(0.01)
     assert proc.poll() is None, "the run ended before it could be terminated"
+    return proc
+
+
+def test_sigterm_cleans_up_and_exits_143(tmp_path: Path):
+    video = _long_video(tmp_path / "long.avi")
+    out = tmp_path / "out"
+    proc = _start_until_writing([str(video), "--out", str(out), "--overlay", *CLASSICAL], out,
+                                ".trajectories.csv.*.tmp", 60)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
@@ -393,17 +401,8 @@ def test_sigterm_stops_a_parallel_batch_promptly(tmp_path: Path):
     for name in ("b", "c", "d"):
         (archive / f"{name}.avi").write_bytes(first.read_bytes())
     out = tmp_path / "out"
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "detect_track.cli", str(archive), "--out",
-                             str(out), "--workers", "2", *CLASSICAL],
-                            env={**os.environ, "PYTHONPATH": str(root)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        if list(out.glob("*/.trajectories.csv.*.tmp")):
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the batch ended before it could be terminated"
+    proc = _start_until_writing([str(archive), "--out", str(out), "--workers", "2", *CLASSICAL],
+                                out, "*/.trajectories.csv.*.tmp", 90)
     proc.send_signal(signal.SIGTERM)
     stopped = time.monotonic()
     _, err = proc.communicate(timeout=60)
